@@ -55,6 +55,14 @@ impl Private {
     /// Imports the raw 32-byte private scalar `d` (the form the cloud's SM2 import
     /// envelope carries).
     pub(crate) fn from_scalar(bytes: &[u8]) -> Result<Self> {
+        // `from_slice` would left-pad a short input; the envelope always carries 32 bytes,
+        // so anything else is a malformed import, not a small key.
+        if bytes.len() != 32 {
+            return Err(CryptoError::InvalidKeyMaterial {
+                spec: SPEC,
+                reason: "an SM2 private scalar is exactly 32 bytes",
+            });
+        }
         let secret =
             sm2::SecretKey::from_slice(bytes).map_err(|_| CryptoError::InvalidKeyMaterial {
                 spec: SPEC,

@@ -8,6 +8,15 @@
 //!   GB/T 32907 (SM4).
 //! - `interop`: both directions against OpenSSL 3 and Python `cryptography`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::as_conversions,
+    reason = "tests: an unexpected error or a short buffer should fail the test loudly"
+)]
+
 mod blobs;
 mod combinations;
 mod gm_standards;

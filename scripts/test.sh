@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The whole test suite, in one command: what a newcomer runs, and exactly what CI runs
+# (.ci/run calls this script and nothing else).
+#
+# It installs what the tests need when it is missing, so that a machine with only the
+# Rust toolchain can run it:
+#   - the OpenSSL 3 command-line tool (an independent implementation for interop tests),
+#   - a Python virtual environment (.venv-test) with the `cryptography` package.
+# Then: cargo fmt --check, cargo clippy -D warnings, cargo doc -D warnings, every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n==> %s\n' "$*"; }
+
+apt_install() {
+    local runner=()
+    [ "$(id -u)" = 0 ] || runner=(sudo)
+    say "installing with apt-get: $*"
+    "${runner[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${runner[@]}" apt-get install -y -qq "$@"
+}
+
+# 1. System tools used as independent implementations.
+missing=()
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
+if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+
+# 2. Python packages, in a venv of the project's own (never the system site-packages).
+venv=.venv-test
+if ! "$venv/bin/python" -c 'import cryptography' >/dev/null 2>&1; then
+    say "creating $venv with the Python 'cryptography' package"
+    rm -rf "$venv"
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+        apt_install python3-venv
+        python3 -m venv "$venv"
+    fi
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'cryptography>=42'
+fi
+STRONGROOM_TEST_PYTHON="$(pwd)/$venv/bin/python"
+export STRONGROOM_TEST_PYTHON
+
+# 3. Style, lints, docs.
+say "cargo fmt --check"
+cargo fmt --all -- --check
+say "cargo clippy --all-targets -- -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+say "cargo doc (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
+
+# 4. Every test.
+say "tests"
+if command -v cargo-nextest >/dev/null 2>&1; then
+    cargo nextest run --workspace --locked --no-fail-fast
+else
+    cargo test --workspace --locked --no-fail-fast
+fi
