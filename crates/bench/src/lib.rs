@@ -1,1 +1,19 @@
-//! placeholder
+//! Strongroom's benchmarks: what users run against their own machine or deployment, as
+//! `strongroom bench …`.
+//!
+//! What it does: [`crypto`] times every operation the crypto core's policy table allows,
+//! for every key spec, through the public API of `strongroom-crypto`, so the figures are
+//! what an HSM node will do on this machine. Each figure can be set against the
+//! development machine's measured limits (`guides/limits.md` §1) to show where our
+//! wrapper costs something on top of the primitive.
+//!
+//! What it deliberately does not do: statistics beyond one timed run per row (run the
+//! command several times and take the median), CPU pinning, or any network I/O. The
+//! instance-API load generator will live here too, as its own module.
+
+#![warn(missing_docs)]
+
+pub mod crypto;
+pub mod error;
+mod load;
+mod measure;

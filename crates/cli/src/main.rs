@@ -1,1 +1,79 @@
-fn main() {}
+//! `strongroom`: one binary for every role of a self-hosted dedicated KMS. This file
+//! only parses arguments and hands each role to the crate that owns it.
+
+mod bench;
+mod roles;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::roles::NotBuilt;
+
+/// Strongroom: a dedicated key management service in front of your own HSM cluster,
+/// wire-compatible with the official dedicated-KMS SDKs.
+#[derive(Debug, Parser)]
+#[command(name = "strongroom", version)]
+#[command(after_help = roles::AFTER_HELP)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// One HSM node (`hsm serve`) and the HSM management tool (`hsm admin`).
+    Hsm(NotBuilt),
+    /// One KMS node: the management API and the instance endpoints.
+    Server(NotBuilt),
+    /// The certificate tool: `certs generate -dir ./certs -pswd 12345678`.
+    Certs(NotBuilt),
+    /// Everything on one machine, in one command.
+    Quickstart(NotBuilt),
+    /// Create the first administrator AccessKey of a KMS node.
+    Init(NotBuilt),
+    /// Dedicated KMS instances: create, list, get, connect, bind-vpc, renew, release.
+    Instance(NotBuilt),
+    /// HSM clusters known to the KMS: register, list, get.
+    #[command(name = "hsm-cluster")]
+    HsmCluster(NotBuilt),
+    /// Keys: create, list, describe, enable, disable, rotate, import, …
+    Key(NotBuilt),
+    /// Key aliases.
+    Alias(NotBuilt),
+    /// Application access points (and the one-step quick create).
+    Aap(NotBuilt),
+    /// Access policies of application access points.
+    Policy(NotBuilt),
+    /// Network rules (allowed source addresses) of policies.
+    #[command(name = "network-rule")]
+    NetworkRule(NotBuilt),
+    /// Client keys of application access points.
+    #[command(name = "client-key")]
+    ClientKey(NotBuilt),
+    /// Secrets stored in an instance.
+    Secret(NotBuilt),
+    /// Benchmarks to run on your own machine or deployment.
+    Bench(bench::BenchArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Bench(args) => bench::run(args),
+        Command::Hsm(_) => roles::not_built("hsm", 4),
+        Command::Server(_) => roles::not_built("server", 5),
+        Command::Certs(_) => roles::not_built("certs", 3),
+        Command::Quickstart(_) => roles::not_built("quickstart", 9),
+        Command::Init(_) => roles::not_built("init", 5),
+        Command::Instance(_) => roles::not_built("instance", 5),
+        Command::HsmCluster(_) => roles::not_built("hsm-cluster", 5),
+        Command::Key(_) => roles::not_built("key", 6),
+        Command::Alias(_) => roles::not_built("alias", 6),
+        Command::Aap(_) => roles::not_built("aap", 7),
+        Command::Policy(_) => roles::not_built("policy", 7),
+        Command::NetworkRule(_) => roles::not_built("network-rule", 7),
+        Command::ClientKey(_) => roles::not_built("client-key", 7),
+        Command::Secret(_) => roles::not_built("secret", 10),
+    }
+}

@@ -123,7 +123,10 @@ impl Key {
             AlgorithmKind::AsymmetricCipher => {
                 reject_nonempty(algorithm, "IV", params.iv.unwrap_or_default())?;
                 reject_nonempty(algorithm, "AAD", params.aad)?;
-                let ciphertext = self.public_key()?.encrypt(algorithm, plaintext)?;
+                let ciphertext = self
+                    .material
+                    .public_key_ref()?
+                    .encrypt(algorithm, plaintext)?;
                 Ok(Encrypted {
                     algorithm,
                     ciphertext,
@@ -192,9 +195,10 @@ impl Key {
         signature: &[u8],
     ) -> Result<(Algorithm, bool)> {
         let algorithm = self.check(Operation::Verify, algorithm)?;
-        let valid = self
-            .public_key()?
-            .verify(algorithm, message, message_type, signature)?;
+        let valid =
+            self.material
+                .public_key_ref()?
+                .verify(algorithm, message, message_type, signature)?;
         Ok((algorithm, valid))
     }
 }

@@ -17,6 +17,8 @@ use crate::spec::{Algorithm, KeySpec, MessageType, PaddingMode};
 pub struct KeyMaterial {
     spec: KeySpec,
     inner: Inner,
+    /// The public key of a key pair, derived and parsed once at construction.
+    public: Option<PublicKey>,
 }
 
 enum Inner {
@@ -46,7 +48,7 @@ impl KeyMaterial {
             KeySpec::EcP256K => Inner::Secp256k1(Box::new(secp256k1::Private::generate()?)),
             KeySpec::EcSm2 => Inner::Sm2(Box::new(sm2::Private::generate()?)),
         };
-        Ok(Self { spec, inner })
+        Self::assemble(spec, inner)
     }
 
     /// Imports material: raw key bytes for symmetric specs, DER PKCS#8 for key pairs.
@@ -78,7 +80,7 @@ impl KeyMaterial {
             KeySpec::EcP256K => Inner::Secp256k1(Box::new(secp256k1::Private::from_pkcs8(bytes)?)),
             KeySpec::EcSm2 => Inner::Sm2(Box::new(sm2::Private::from_pkcs8(bytes)?)),
         };
-        Ok(Self { spec, inner })
+        Self::assemble(spec, inner)
     }
 
     /// Imports an SM2 private key given as its raw 32-byte scalar `d` (the form of
@@ -87,10 +89,10 @@ impl KeyMaterial {
     /// # Errors
     /// [`CryptoError::InvalidKeyMaterial`] if the bytes are not a valid scalar.
     pub fn import_sm2_scalar(bytes: &[u8]) -> Result<Self> {
-        Ok(Self {
-            spec: KeySpec::EcSm2,
-            inner: Inner::Sm2(Box::new(sm2::Private::from_scalar(bytes)?)),
-        })
+        Self::assemble(
+            KeySpec::EcSm2,
+            Inner::Sm2(Box::new(sm2::Private::from_scalar(bytes)?)),
+        )
     }
 
     /// The key spec.
@@ -113,19 +115,36 @@ impl KeyMaterial {
         }
     }
 
+    fn assemble(spec: KeySpec, inner: Inner) -> Result<Self> {
+        let public_der = match &inner {
+            Inner::Aes(_) | Inner::Sm4(_) => None,
+            Inner::Rsa(k) => Some(k.public_key_der()?),
+            Inner::P256(k) => Some(k.public_key_der()?),
+            Inner::Secp256k1(k) => Some(k.public_key_der()?),
+            Inner::Sm2(k) => Some(k.public_key_der()?),
+        };
+        let public = public_der
+            .map(|der| PublicKey::from_der(spec, &der))
+            .transpose()?;
+        Ok(Self {
+            spec,
+            inner,
+            public,
+        })
+    }
+
     /// The public key of a key pair.
     ///
     /// # Errors
     /// [`CryptoError::NotAsymmetric`] for symmetric material.
     pub fn public_key(&self) -> Result<PublicKey> {
-        let der = match &self.inner {
-            Inner::Aes(_) | Inner::Sm4(_) => return Err(CryptoError::NotAsymmetric(self.spec)),
-            Inner::Rsa(k) => k.public_key_der()?,
-            Inner::P256(k) => k.public_key_der()?,
-            Inner::Secp256k1(k) => k.public_key_der()?,
-            Inner::Sm2(k) => k.public_key_der()?,
-        };
-        PublicKey::from_der(self.spec, &der)
+        self.public_key_ref().cloned()
+    }
+
+    pub(crate) fn public_key_ref(&self) -> Result<&PublicKey> {
+        self.public
+            .as_ref()
+            .ok_or(CryptoError::NotAsymmetric(self.spec))
     }
 
     fn symmetric(&self) -> Option<SymmetricKey<'_>> {

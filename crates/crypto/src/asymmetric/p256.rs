@@ -5,7 +5,7 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_ASN1, ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair, KeyPair as _,
-    UnparsedPublicKey,
+    ParsedPublicKey, UnparsedPublicKey,
 };
 
 use crate::asymmetric::check_digest;
@@ -78,10 +78,11 @@ impl Private {
     }
 }
 
-/// A P-256 public key (SubjectPublicKeyInfo DER).
+/// A P-256 public key, parsed once.
 #[derive(Clone)]
 pub(crate) struct Public {
     der: Vec<u8>,
+    parsed: ParsedPublicKey,
 }
 
 impl Public {
@@ -97,7 +98,7 @@ impl Public {
             .map_err(|_| CryptoError::Internal("P-256 public key encoding"))?
             .as_ref()
             .to_vec();
-        Ok(Self { der })
+        Ok(Self { der, parsed: key })
     }
 
     pub(crate) fn der(&self) -> &[u8] {
@@ -111,8 +112,6 @@ impl Public {
         signature: &[u8],
     ) -> Result<bool> {
         let digest = sha256_digest(message, message_type)?;
-        Ok(UnparsedPublicKey::new(&ECDSA_P256_SHA256_ASN1, &self.der)
-            .verify_digest(&digest, signature)
-            .is_ok())
+        Ok(self.parsed.verify_digest_sig(&digest, signature).is_ok())
     }
 }

@@ -1,6 +1,8 @@
 //! RSA through aws-lc-rs: OAEP (SHA-256/MGF1-SHA-256 and SHA-1/MGF1-SHA-1, empty
 //! label), PSS (SHA-256, MGF1-SHA-256, 32-byte salt) and PKCS#1 v1.5 with SHA-256.
 
+use std::sync::OnceLock;
+
 use aws_lc_rs::digest::{self, Digest};
 use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
@@ -9,8 +11,8 @@ use aws_lc_rs::rsa::{
     OaepPrivateDecryptingKey, OaepPublicEncryptingKey, PrivateDecryptingKey, PublicEncryptingKey,
 };
 use aws_lc_rs::signature::{
-    self, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RSA_PSS_2048_8192_SHA256, RSA_PSS_SHA256,
-    RsaEncoding, RsaParameters, UnparsedPublicKey,
+    ParsedPublicKey, RSA_PKCS1_2048_8192_SHA256, RSA_PKCS1_SHA256, RSA_PSS_2048_8192_SHA256,
+    RSA_PSS_SHA256, RsaEncoding, RsaParameters, UnparsedPublicKey,
 };
 
 use crate::asymmetric::check_digest;
@@ -39,14 +41,6 @@ fn signing_encoding(algorithm: Algorithm) -> Result<&'static dyn RsaEncoding> {
     }
 }
 
-fn verification_parameters(algorithm: Algorithm) -> Result<&'static RsaParameters> {
-    match algorithm {
-        Algorithm::RsaPssSha256 => Ok(&RSA_PSS_2048_8192_SHA256),
-        Algorithm::RsaPkcs1Sha256 => Ok(&RSA_PKCS1_2048_8192_SHA256),
-        _ => Err(CryptoError::Internal("not an RSA signature algorithm")),
-    }
-}
-
 fn sha256_digest(message: &[u8], message_type: MessageType) -> Result<Digest> {
     check_digest(message, message_type)?;
     match message_type {
@@ -56,11 +50,13 @@ fn sha256_digest(message: &[u8], message_type: MessageType) -> Result<Digest> {
     }
 }
 
-/// An RSA private key, parsed once for both signing and decryption.
+/// An RSA private key. The signing form is parsed (and validated) once at import; the
+/// decrypting form only when a decryption first needs it, since a key has one usage and
+/// a second parse costs about as much as a signature.
 pub(crate) struct Private {
     pkcs8: SecretBytes,
     signing: KeyPair,
-    decrypting: PrivateDecryptingKey,
+    decrypting: OnceLock<PrivateDecryptingKey>,
 }
 
 impl Private {
@@ -84,12 +80,10 @@ impl Private {
         if signing.public_modulus_len().checked_mul(8) != Some(bits(spec)?) {
             return Err(invalid("RSA modulus size does not match the key spec"));
         }
-        let decrypting =
-            PrivateDecryptingKey::from_pkcs8(der).map_err(|_| invalid("not an RSA PKCS#8 key"))?;
         Ok(Self {
             pkcs8: SecretBytes::copy_from(der),
             signing,
-            decrypting,
+            decrypting: OnceLock::new(),
         })
     }
 
@@ -98,11 +92,25 @@ impl Private {
     }
 
     pub(crate) fn public_key_der(&self) -> Result<Vec<u8>> {
-        let public = self.decrypting.public_key();
-        public
+        use aws_lc_rs::signature::KeyPair as _;
+        self.signing
+            .public_key()
             .as_der()
             .map(|d| d.as_ref().to_vec())
             .map_err(|_| CryptoError::Internal("RSA public key encoding"))
+    }
+
+    fn decrypting(&self) -> Result<&PrivateDecryptingKey> {
+        if let Some(key) = self.decrypting.get() {
+            return Ok(key);
+        }
+        let key = PrivateDecryptingKey::from_pkcs8(self.pkcs8.expose_secret())
+            .map_err(|_| CryptoError::Internal("RSA decrypting key"))?;
+        // Another thread may have won the race; either value is the same key.
+        let _ = self.decrypting.set(key);
+        self.decrypting
+            .get()
+            .ok_or(CryptoError::Internal("RSA decrypting key"))
     }
 
     pub(crate) fn sign(
@@ -128,7 +136,7 @@ impl Private {
     }
 
     pub(crate) fn decrypt(&self, algorithm: Algorithm, ciphertext: &[u8]) -> Result<SecretBytes> {
-        let key = OaepPrivateDecryptingKey::new(self.decrypting.clone())
+        let key = OaepPrivateDecryptingKey::new(self.decrypting()?.clone())
             .map_err(|_| CryptoError::Internal("RSA OAEP key"))?;
         let mut out = SecretBytes::zeroed(key.min_output_size());
         let len = key
@@ -143,10 +151,14 @@ impl Private {
     }
 }
 
-/// An RSA public key (SubjectPublicKeyInfo DER).
+/// An RSA public key, parsed once: DER SubjectPublicKeyInfo, the two verification
+/// forms and the OAEP encryption form.
 #[derive(Clone)]
 pub(crate) struct Public {
     der: Vec<u8>,
+    pss: ParsedPublicKey,
+    pkcs1: ParsedPublicKey,
+    oaep: std::sync::Arc<OaepPublicEncryptingKey>,
 }
 
 impl Public {
@@ -163,7 +175,20 @@ impl Public {
             .map_err(|_| CryptoError::Internal("RSA public key encoding"))?
             .as_ref()
             .to_vec();
-        Ok(Self { der })
+        let parse = |params: &'static RsaParameters| {
+            UnparsedPublicKey::new(params, der.clone())
+                .parse()
+                .map_err(|_| invalid("not an RSA public key"))
+        };
+        Ok(Self {
+            pss: parse(&RSA_PSS_2048_8192_SHA256)?,
+            pkcs1: parse(&RSA_PKCS1_2048_8192_SHA256)?,
+            oaep: std::sync::Arc::new(
+                OaepPublicEncryptingKey::new(key)
+                    .map_err(|_| invalid("not an RSA encryption key"))?,
+            ),
+            der,
+        })
     }
 
     pub(crate) fn der(&self) -> &[u8] {
@@ -177,26 +202,27 @@ impl Public {
         message_type: MessageType,
         signature_bytes: &[u8],
     ) -> Result<bool> {
-        let params = verification_parameters(algorithm)?;
+        let key = match algorithm {
+            Algorithm::RsaPssSha256 => &self.pss,
+            Algorithm::RsaPkcs1Sha256 => &self.pkcs1,
+            _ => return Err(CryptoError::Internal("not an RSA signature algorithm")),
+        };
         let digest = sha256_digest(message, message_type)?;
-        let key = UnparsedPublicKey::new(params, &self.der);
-        Ok(signature::UnparsedPublicKey::verify_digest(&key, &digest, signature_bytes).is_ok())
+        Ok(key.verify_digest_sig(&digest, signature_bytes).is_ok())
     }
 
     pub(crate) fn encrypt(&self, algorithm: Algorithm, plaintext: &[u8]) -> Result<Vec<u8>> {
         let oaep = oaep(algorithm)?;
-        let key = PublicEncryptingKey::from_der(&self.der)
-            .and_then(|k| OaepPublicEncryptingKey::new(k).map_err(Into::into))
-            .map_err(|_| CryptoError::Internal("RSA public key"))?;
-        let max = key.max_plaintext_size(oaep);
+        let max = self.oaep.max_plaintext_size(oaep);
         if plaintext.len() > max {
             return Err(CryptoError::PlaintextTooLong {
                 max,
                 actual: plaintext.len(),
             });
         }
-        let mut out = vec![0u8; key.ciphertext_size()];
-        let len = key
+        let mut out = vec![0u8; self.oaep.ciphertext_size()];
+        let len = self
+            .oaep
             .encrypt(oaep, plaintext, &mut out, None)
             .map_err(|_| CryptoError::Internal("RSA OAEP encryption"))?
             .len();

@@ -25,10 +25,12 @@ pub const SM2_DEFAULT_ID: &str = "1234567812345678";
 /// Largest SM2PKE plaintext accepted (the cloud API's limit).
 pub const SM2_MAX_PLAINTEXT: usize = 6047;
 
-/// An SM2 private key.
+/// An SM2 private key, with its signing and decrypting forms built once (each costs a
+/// scalar multiplication).
 pub(crate) struct Private {
     secret: sm2::SecretKey,
     signing: SigningKey,
+    decrypting: DecryptingKey,
 }
 
 impl Private {
@@ -40,7 +42,12 @@ impl Private {
     fn from_secret(secret: sm2::SecretKey) -> Result<Self> {
         let signing = SigningKey::new(SM2_DEFAULT_ID, &secret)
             .map_err(|_| CryptoError::Internal("SM2 signing key"))?;
-        Ok(Self { secret, signing })
+        let decrypting = DecryptingKey::new(secret.clone());
+        Ok(Self {
+            secret,
+            signing,
+            decrypting,
+        })
     }
 
     pub(crate) fn from_pkcs8(der: &[u8]) -> Result<Self> {
@@ -98,17 +105,18 @@ impl Private {
     }
 
     pub(crate) fn decrypt(&self, ciphertext: &[u8]) -> Result<SecretBytes> {
-        DecryptingKey::new(self.secret.clone())
+        self.decrypting
             .decrypt_der(ciphertext)
             .map(SecretBytes::new)
             .map_err(|_| CryptoError::DecryptionFailed)
     }
 }
 
-/// An SM2 public key.
+/// An SM2 public key, with its verifying form (which holds `Z_A`) built once.
 #[derive(Clone)]
 pub(crate) struct Public {
     key: sm2::PublicKey,
+    verifying: VerifyingKey,
     der: Vec<u8>,
 }
 
@@ -125,7 +133,13 @@ impl Public {
             .map_err(|_| CryptoError::Internal("SM2 public key encoding"))?
             .as_bytes()
             .to_vec();
-        Ok(Self { key, der })
+        let verifying = VerifyingKey::new(SM2_DEFAULT_ID, key)
+            .map_err(|_| CryptoError::Internal("SM2 verifying key"))?;
+        Ok(Self {
+            key,
+            verifying,
+            der,
+        })
     }
 
     pub(crate) fn der(&self) -> &[u8] {
@@ -139,8 +153,7 @@ impl Public {
         signature: &[u8],
     ) -> Result<bool> {
         check_digest(message, message_type)?;
-        let key = VerifyingKey::new(SM2_DEFAULT_ID, self.key)
-            .map_err(|_| CryptoError::Internal("SM2 verifying key"))?;
+        let key = &self.verifying;
         let Ok(signature) = DerSignature::from_bytes(signature).and_then(Signature::try_from)
         else {
             return Ok(false);

@@ -1,0 +1,26 @@
+//! Roles of DESIGN.md that this build does not have yet. Each says so plainly, names
+//! the issue that brings it, and exits with status 2, rather than pretending to work.
+
+use std::process::ExitCode;
+
+/// Arguments of a role that is not built yet: everything is accepted and ignored, so
+/// that `strongroom hsm serve --state DIR` reports the missing role, not a flag error.
+#[derive(Debug, clap::Args)]
+pub struct NotBuilt {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    _args: Vec<String>,
+}
+
+/// Printed under `--help`.
+pub const AFTER_HELP: &str = "\
+Built in this version: `bench crypto` (the crypto micro-benchmark).
+Every other role is listed so the command line has its final shape; calling one that
+is not built yet says so and exits with status 2. See README.md for the roadmap.";
+
+/// Reports that `role` is not built yet.
+pub fn not_built(role: &str, issue: u32) -> ExitCode {
+    eprintln!(
+        "strongroom {role}: not built yet in this version (planned in issue #{issue}; see README.md)."
+    );
+    ExitCode::from(2)
+}
