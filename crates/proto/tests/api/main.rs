@@ -1,0 +1,19 @@
+//! API-level tests of the wire contracts, one binary.
+//!
+//! - `vectors`: every request captured from the official SDKs (Python 1.0.2, Java 0.5.3)
+//!   in `../shared/vectors/dkms-sdk/` rebuilds to the same string to sign, verifies, and
+//!   re-signs to the same `authorization`.
+//! - `sdk_client_key`: the official Python SDK loads a client key made by
+//!   `strongroom-certs` and signs a request that our verifier accepts.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::as_conversions,
+    reason = "tests: an unexpected error should fail the test loudly"
+)]
+
+mod sdk_client_key;
+mod vectors;
