@@ -5,7 +5,8 @@
 # It installs what the tests need when it is missing, so that a machine with only the
 # Rust toolchain can run it:
 #   - the OpenSSL 3 command-line tool (an independent implementation for interop tests),
-#   - a Python virtual environment (.venv-test) with the `cryptography` package.
+#   - a Python virtual environment (.venv-test) with the `cryptography` package,
+#   - a second one (.venv-dkms) with the official dedicated-KMS SDK for Python.
 # Then: cargo fmt --check, cargo clippy -D warnings, cargo doc -D warnings, every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,7 +41,19 @@ fi
 STRONGROOM_TEST_PYTHON="$(pwd)/$venv/bin/python"
 export STRONGROOM_TEST_PYTHON
 
-# 3. Style, lints, docs.
+# 3. The official dedicated-KMS Python SDK, in a venv of its own: it pins old
+#    dependencies (protobuf 3, cryptography 41) that must not mix with the above.
+sdk_venv=.venv-dkms
+if ! "$sdk_venv/bin/python" -c 'import sdk.client, openapi.models' >/dev/null 2>&1; then
+    say "creating $sdk_venv with the official SDK alibabacloud-dkms-gcs 1.0.2"
+    rm -rf "$sdk_venv"
+    python3 -m venv "$sdk_venv"
+    "$sdk_venv/bin/pip" install --quiet --disable-pip-version-check 'alibabacloud-dkms-gcs==1.0.2'
+fi
+STRONGROOM_DKMS_PYTHON="$(pwd)/$sdk_venv/bin/python"
+export STRONGROOM_DKMS_PYTHON
+
+# 4. Style, lints, docs.
 say "cargo fmt --check"
 cargo fmt --all -- --check
 say "cargo clippy --all-targets -- -D warnings"
@@ -48,7 +61,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 say "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
-# 4. Every test.
+# 5. Every test.
 say "tests"
 if command -v cargo-nextest >/dev/null 2>&1; then
     cargo nextest run --workspace --locked --no-fail-fast

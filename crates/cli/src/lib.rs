@@ -1,7 +1,9 @@
-//! `strongroom`: one binary for every role of a self-hosted dedicated KMS. This file
-//! only parses arguments and hands each role to the crate that owns it.
+//! The command line of Strongroom: `strongroom` (every role of a self-hosted dedicated
+//! KMS) and `hsm_certificate_generate` (the guide's certificate tool under its own
+//! name). Argument parsing only: each role is handed to the crate that owns it.
 
 mod bench;
+mod certs;
 mod roles;
 
 use std::process::ExitCode;
@@ -27,7 +29,7 @@ enum Command {
     /// One KMS node: the management API and the instance endpoints.
     Server(NotBuilt),
     /// The certificate tool: `certs generate -dir ./certs -pswd 12345678`.
-    Certs(NotBuilt),
+    Certs(certs::CertsArgs),
     /// Everything on one machine, in one command.
     Quickstart(NotBuilt),
     /// Create the first administrator AccessKey of a KMS node.
@@ -57,13 +59,14 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
+/// Runs `strongroom` with the process arguments.
+pub fn strongroom() -> ExitCode {
+    let cli = Cli::parse_from(certs::normalize_single_dash(std::env::args_os()));
     match cli.command {
         Command::Bench(args) => bench::run(args),
         Command::Hsm(_) => roles::not_built("hsm", 4),
         Command::Server(_) => roles::not_built("server", 5),
-        Command::Certs(_) => roles::not_built("certs", 3),
+        Command::Certs(args) => certs::run(args),
         Command::Quickstart(_) => roles::not_built("quickstart", 9),
         Command::Init(_) => roles::not_built("init", 5),
         Command::Instance(_) => roles::not_built("instance", 5),
@@ -76,4 +79,14 @@ fn main() -> ExitCode {
         Command::ClientKey(_) => roles::not_built("client-key", 7),
         Command::Secret(_) => roles::not_built("secret", 10),
     }
+}
+
+/// Runs `hsm_certificate_generate` with the process arguments: the same tool as
+/// `strongroom certs generate`, with the guide's exact flags
+/// (`hsm_certificate_generate -dir ./certs -pswd 12345678`).
+pub fn hsm_certificate_generate() -> ExitCode {
+    certs::run_generate(
+        certs::StandaloneGenerate::parse_from(certs::normalize_single_dash(std::env::args_os()))
+            .args,
+    )
 }
