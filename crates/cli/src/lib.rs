@@ -4,6 +4,7 @@
 
 mod bench;
 mod certs;
+mod hsm;
 mod roles;
 
 use std::process::ExitCode;
@@ -25,7 +26,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// One HSM node (`hsm serve`) and the HSM management tool (`hsm admin`).
-    Hsm(NotBuilt),
+    Hsm(hsm::HsmArgs),
     /// One KMS node: the management API and the instance endpoints.
     Server(NotBuilt),
     /// The certificate tool: `certs generate -dir ./certs -pswd 12345678`.
@@ -64,7 +65,7 @@ pub fn strongroom() -> ExitCode {
     let cli = Cli::parse_from(certs::normalize_single_dash(std::env::args_os()));
     match cli.command {
         Command::Bench(args) => bench::run(args),
-        Command::Hsm(_) => roles::not_built("hsm", 4),
+        Command::Hsm(args) => hsm::run(args),
         Command::Server(_) => roles::not_built("server", 5),
         Command::Certs(args) => certs::run(args),
         Command::Quickstart(_) => roles::not_built("quickstart", 9),

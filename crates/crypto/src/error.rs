@@ -4,7 +4,7 @@
 //! code. Failures of a cryptographic check (a GCM tag, a blob's binding, padding) are
 //! deliberately opaque: they never say which byte or which check failed.
 
-use crate::spec::{Algorithm, KeySpec, KeyUsage};
+use crate::spec::{Algorithm, KeySpec, KeyUsage, WrappingAlgorithm, WrappingKeySpec};
 
 /// Why a crypto-core call failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -31,6 +31,12 @@ pub enum CryptoError {
     /// A wire string that names no key format.
     #[error("unknown key format {0:?}")]
     UnknownKeyFormat(String),
+    /// A wire string that names no wrapping key spec.
+    #[error("unknown wrapping key spec {0:?}")]
+    UnknownWrappingKeySpec(String),
+    /// A wire string that names no wrapping algorithm.
+    #[error("unknown wrapping algorithm {0:?}")]
+    UnknownWrappingAlgorithm(String),
     /// The key spec cannot be used for this usage (for example an AES key for SIGN/VERIFY).
     #[error("key spec {spec} does not support key usage {usage}")]
     UsageNotAllowed {
@@ -137,6 +143,38 @@ pub enum CryptoError {
     /// or bad padding. Deliberately says no more.
     #[error("decryption failed")]
     DecryptionFailed,
+    /// A wrapping algorithm that is a known name but is refused: `RSAES_OAEP_SHA_1`
+    /// (not supported by Dedicated KMS) and `RSAES_PKCS1_V1_5` (not supported either,
+    /// and PKCS#1 v1.5 decryption is a padding-oracle risk).
+    #[error("wrapping algorithm {0} is not supported")]
+    WrappingAlgorithmNotSupported(WrappingAlgorithm),
+    /// The wrapping algorithm does not go with the wrapping key spec (RSA_2048 takes
+    /// only `RSAES_*`, EC_SM2 only `SM2PKE*`).
+    #[error("wrapping algorithm {algorithm} cannot be used with wrapping key spec {spec}")]
+    WrappingMismatch {
+        /// The wrapping key spec.
+        spec: WrappingKeySpec,
+        /// The wrapping algorithm asked for.
+        algorithm: WrappingAlgorithm,
+    },
+    /// A key of this spec cannot serve as a wrapping key.
+    #[error("a {0} key cannot be a wrapping key")]
+    NotAWrappingKey(KeySpec),
+    /// The wrapping algorithm cannot carry material for the target key spec (direct
+    /// algorithms carry symmetric keys, envelopes key pairs, `SM2PKE_SM4_ECB` only
+    /// EC_SM2 keys).
+    #[error("wrapping algorithm {algorithm} cannot import material for a {target} key")]
+    ImportTargetNotAllowed {
+        /// The wrapping algorithm.
+        algorithm: WrappingAlgorithm,
+        /// The key spec the material was meant for.
+        target: KeySpec,
+    },
+    /// Wrapped key material could not be unwrapped: malformed framing, a public-key or
+    /// symmetric decryption failure, bad padding, or a transport key of the wrong
+    /// length. Deliberately says no more.
+    #[error("encrypted key material could not be unwrapped")]
+    ImportUnwrapFailed,
     /// A sealed object (key blob, sealed state) failed to open: wrong domain key, wrong
     /// binding, or tampering. Deliberately says no more.
     #[error("sealed data could not be opened")]

@@ -8,7 +8,9 @@
 //!   operations behind Encrypt, Decrypt, Sign, Verify, data keys, Hash and random
 //!   ([`key`], [`public`], [`data_key`], [`hash`], [`random`]);
 //! - the domain key and key blobs ([`blob`]), sealing at rest ([`seal`]) and
-//!   passphrase-derived sealing keys ([`passphrase`]).
+//!   passphrase-derived sealing keys ([`passphrase`]);
+//! - wrapping keys and the unwrapping of externally wrapped key material, BYOK
+//!   ([`import`]).
 //!
 //! What it deliberately does not do: I/O, async, logging, or deciding who may call
 //! what. Plaintext key material lives only in [`secret::SecretBytes`] and the parsed
@@ -31,6 +33,7 @@ pub mod cipher;
 pub mod data_key;
 pub mod error;
 pub mod hash;
+pub mod import;
 pub mod key;
 pub mod material;
 pub mod passphrase;

@@ -202,6 +202,15 @@ impl KeyMaterial {
         }
     }
 
+    /// SM2 decryption of a raw `C1 ‖ C3 ‖ C2` ciphertext (key import only; the
+    /// Decrypt API takes GM/T 0009 DER through [`KeyMaterial::decrypt_asymmetric`]).
+    pub(crate) fn decrypt_sm2_c1c3c2(&self, ciphertext: &[u8]) -> Result<SecretBytes> {
+        match &self.inner {
+            Inner::Sm2(k) => k.decrypt_c1c3c2(ciphertext),
+            _ => Err(CryptoError::Internal("not an SM2 key")),
+        }
+    }
+
     /// Signing.
     pub(crate) fn sign(
         &self,

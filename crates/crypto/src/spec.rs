@@ -265,6 +265,89 @@ wire_enum! {
     }
 }
 
+wire_enum! {
+    /// The kind of wrapping key (the public key of GetParametersForImport) that
+    /// protects key material in transit to the KMS ([`crate::import`]).
+    WrappingKeySpec, UnknownWrappingKeySpec {
+        /// RSA, 2048-bit modulus.
+        Rsa2048 => "RSA_2048",
+        /// SM2 on the SM2 recommended curve.
+        EcSm2 => "EC_SM2",
+    }
+}
+
+impl WrappingKeySpec {
+    /// The key spec of the wrapping key pair's material.
+    pub const fn key_spec(self) -> KeySpec {
+        match self {
+            Self::Rsa2048 => KeySpec::Rsa2048,
+            Self::EcSm2 => KeySpec::EcSm2,
+        }
+    }
+
+    /// The wrapping key spec a key pair of `spec` can serve as, if any.
+    pub const fn from_key_spec(spec: KeySpec) -> Option<Self> {
+        match spec {
+            KeySpec::Rsa2048 => Some(Self::Rsa2048),
+            KeySpec::EcSm2 => Some(Self::EcSm2),
+            _ => None,
+        }
+    }
+}
+
+wire_enum! {
+    /// How imported key material is encrypted under the wrapping key
+    /// (`spec/product-model.md` §3). Two algorithms are names only: they parse, so that
+    /// a request naming them gets a precise refusal, but [`crate::import`] never
+    /// decrypts with them.
+    WrappingAlgorithm, UnknownWrappingAlgorithm {
+        /// RSAES-PKCS1-v1_5. Refused: not supported by Dedicated KMS, and
+        /// PKCS#1 v1.5 decryption is a padding-oracle risk (Bleichenbacher).
+        RsaesPkcs1V15 => "RSAES_PKCS1_V1_5",
+        /// RSAES-OAEP with SHA-1. Refused: Dedicated KMS does not support it.
+        RsaesOaepSha1 => "RSAES_OAEP_SHA_1",
+        /// RSAES-OAEP with SHA-256 and MGF1-SHA-256, empty label, over the raw
+        /// symmetric key.
+        RsaesOaepSha256 => "RSAES_OAEP_SHA_256",
+        /// Envelope for key pairs: an AES-256 key under RSAES-OAEP-SHA-256, then the
+        /// PKCS#8 private key under AES-256-ECB with PKCS#7 padding.
+        RsaesOaepSha256Aes256EcbPkcs7Pad => "RSAES_OAEP_SHA_256_AES_256_ECB_PKCS7_PAD",
+        /// SM2 public-key encryption (GB/T 32918.4) of the raw symmetric key.
+        Sm2Pke => "SM2PKE",
+        /// Envelope for SM2 key pairs: an SM4 key under SM2 encryption, then the
+        /// 32-byte private scalar under SM4-ECB without padding.
+        Sm2PkeSm4Ecb => "SM2PKE_SM4_ECB",
+    }
+}
+
+impl WrappingAlgorithm {
+    /// The wrapping key spec the algorithm works with.
+    pub const fn wrapping_key_spec(self) -> WrappingKeySpec {
+        match self {
+            Self::RsaesPkcs1V15
+            | Self::RsaesOaepSha1
+            | Self::RsaesOaepSha256
+            | Self::RsaesOaepSha256Aes256EcbPkcs7Pad => WrappingKeySpec::Rsa2048,
+            Self::Sm2Pke | Self::Sm2PkeSm4Ecb => WrappingKeySpec::EcSm2,
+        }
+    }
+
+    /// Whether Strongroom unwraps with this algorithm (every one except
+    /// `RSAES_PKCS1_V1_5` and `RSAES_OAEP_SHA_1`).
+    pub const fn is_supported(self) -> bool {
+        !matches!(self, Self::RsaesPkcs1V15 | Self::RsaesOaepSha1)
+    }
+
+    /// Whether the algorithm is a two-layer envelope (for key pairs) rather than direct
+    /// public-key encryption of a symmetric key.
+    pub const fn is_envelope(self) -> bool {
+        matches!(
+            self,
+            Self::RsaesOaepSha256Aes256EcbPkcs7Pad | Self::Sm2PkeSm4Ecb
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,7 +369,10 @@ mod tests {
         check(MessageType::ALL);
         check(HashAlgorithm::ALL);
         check(KeyFormat::ALL);
+        check(WrappingKeySpec::ALL);
+        check(WrappingAlgorithm::ALL);
         assert_eq!(KeySpec::ALL.len(), 10);
+        assert_eq!(WrappingAlgorithm::ALL.len(), 6);
         assert_eq!(Algorithm::ALL.len(), 11);
     }
 
@@ -339,5 +425,15 @@ mod tests {
         assert!("raw".parse::<MessageType>().is_err());
         assert!("SHA256".parse::<HashAlgorithm>().is_err());
         assert!("pem".parse::<KeyFormat>().is_err());
+        assert_eq!(
+            "RSA_3072".parse::<WrappingKeySpec>(),
+            Err(CryptoError::UnknownWrappingKeySpec("RSA_3072".into()))
+        );
+        assert_eq!(
+            "RSAES_OAEP_SHA_256_AES_256_ECB".parse::<WrappingAlgorithm>(),
+            Err(CryptoError::UnknownWrappingAlgorithm(
+                "RSAES_OAEP_SHA_256_AES_256_ECB".into()
+            ))
+        );
     }
 }

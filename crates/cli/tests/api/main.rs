@@ -11,6 +11,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
+mod hsm;
+
 #[test]
 fn the_guides_certificate_command_works_verbatim() {
     let dir = tempfile::tempdir().unwrap();
@@ -96,7 +98,7 @@ fn strongroom_certs_generate_takes_options_and_refuses_short_passwords() {
 #[test]
 fn roles_not_built_yet_say_so() {
     let out = Command::new(env!("CARGO_BIN_EXE_strongroom"))
-        .args(["hsm", "serve", "--state", "/nonexistent"])
+        .args(["server", "--config", "/nonexistent"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

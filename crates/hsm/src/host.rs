@@ -1,0 +1,361 @@
+//! The host service: the port KMS nodes call (8020 by default), mutual TLS, frames of
+//! the HSM link, many requests in flight per connection.
+//!
+//! Per connection: a reader task decodes frames and spawns one task per request (at
+//! most [`MAX_IN_FLIGHT_PER_CONNECTION`] at once); a writer task sends the answers in
+//! the order they complete, coalescing whatever is ready into one TLS write. A request
+//! that fails — undecodable, unknown operation, wrong blob — gets an error frame and the
+//! connection carries on; only an oversized frame (whose body the node refuses to
+//! read) or a broken stream ends the connection.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use strongroom_proto::hsm::v1::{self as pb, error::Code};
+use strongroom_proto::hsm::{self as frames, FrameError, Request, Response};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tokio_rustls::TlsAcceptor;
+use tokio_rustls::server::TlsStream;
+
+use crate::backend::{Backend, Op};
+use crate::error::HsmError;
+
+/// Requests one connection may have in flight before the node stops reading from it.
+pub const MAX_IN_FLIGHT_PER_CONNECTION: usize = 1024;
+/// How long a TLS handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Where the host service finds the engine: ready, or the reason it is not.
+#[derive(Debug)]
+pub struct EngineSlot(RwLock<core::result::Result<Arc<dyn Backend>, HsmError>>);
+
+impl EngineSlot {
+    /// A slot answering every crypto request with `reason`.
+    pub fn unavailable(reason: HsmError) -> Self {
+        Self(RwLock::new(Err(reason)))
+    }
+
+    /// Puts an engine (or a refusal) in the slot.
+    pub fn set(&self, engine: core::result::Result<Arc<dyn Backend>, HsmError>) {
+        *self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = engine;
+    }
+
+    /// The current engine.
+    ///
+    /// # Errors
+    /// Why there is none (sealed, not synced).
+    pub fn get(&self) -> core::result::Result<Arc<dyn Backend>, HsmError> {
+        self.0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl core::fmt::Debug for dyn Backend {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Backend")
+    }
+}
+
+/// How the host port runs.
+#[derive(Debug, Clone)]
+pub struct HostOptions {
+    /// TCP keep-alive idle time; `None` for none.
+    pub keep_alive: Option<Duration>,
+    /// Largest request frame accepted.
+    pub max_frame_len: usize,
+}
+
+impl Default for HostOptions {
+    fn default() -> Self {
+        Self {
+            keep_alive: Some(Duration::from_secs(60)),
+            max_frame_len: frames::DEFAULT_MAX_FRAME_LEN,
+        }
+    }
+}
+
+/// What the host port serves now. Changing it (a new `generation`) is a restart: the
+/// connections accepted under the old configuration are closed, new ones get the new
+/// one.
+#[derive(Debug, Clone)]
+pub struct HostRun {
+    /// The TLS configuration; `None` while the port cannot serve (no server
+    /// certificate or no client certificate yet), when connections are closed at once.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Socket options and limits.
+    pub options: HostOptions,
+    /// Bumped by every restart.
+    pub generation: u64,
+}
+
+/// Accepts connections on `listener` with one fixed configuration until `shutdown`
+/// turns true, then closes the listener and every connection it accepted.
+pub async fn serve(
+    listener: TcpListener,
+    tls: Arc<rustls::ServerConfig>,
+    engine: Arc<EngineSlot>,
+    options: HostOptions,
+    shutdown: watch::Receiver<bool>,
+) {
+    let (_control, run) = watch::channel(HostRun {
+        tls: Some(tls),
+        options,
+        generation: 0,
+    });
+    serve_controlled(listener, run, engine, shutdown).await;
+}
+
+/// Accepts connections on `listener` with whatever configuration `control` holds,
+/// until `shutdown` turns true.
+pub async fn serve_controlled(
+    listener: TcpListener,
+    control: watch::Receiver<HostRun>,
+    engine: Arc<EngineSlot>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "host port: accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let run = control.borrow().clone();
+        let Some(tls) = run.tls else {
+            tracing::info!(%peer, "host port: not serving yet (no server or client certificate); connection closed");
+            drop(stream);
+            continue;
+        };
+        let engine = Arc::clone(&engine);
+        let control = control.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let closed = Closed {
+                control,
+                generation: run.generation,
+                shutdown,
+            };
+            if let Err(e) = connection(
+                stream,
+                peer,
+                TlsAcceptor::from(tls),
+                engine,
+                run.options,
+                closed,
+            )
+            .await
+            {
+                tracing::debug!(%peer, error = %e, "host connection ended");
+            }
+        });
+    }
+}
+
+/// What ends a connection from outside: a restart or the node's shutdown.
+struct Closed {
+    control: watch::Receiver<HostRun>,
+    generation: u64,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl Closed {
+    async fn wait(mut self) {
+        let generation = self.generation;
+        tokio::select! {
+            _ = self.control.wait_for(|run| run.generation != generation) => {}
+            _ = self.shutdown.wait_for(|stop| *stop) => {}
+        }
+    }
+}
+
+async fn connection(
+    stream: TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    engine: Arc<EngineSlot>,
+    options: HostOptions,
+    closed: Closed,
+) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    if let Some(idle) = options.keep_alive {
+        let keepalive = socket2::TcpKeepalive::new().with_time(idle);
+        socket2::SockRef::from(&stream).set_tcp_keepalive(&keepalive)?;
+    }
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::info!(%peer, error = %e, "host port: TLS handshake refused");
+            return Ok(());
+        }
+        Err(_) => {
+            tracing::info!(%peer, "host port: TLS handshake timed out");
+            return Ok(());
+        }
+    };
+    let (reader, writer) = tokio::io::split(tls);
+    let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    let writer_task = tokio::spawn(write_loop(writer, rx));
+    tokio::select! {
+        result = read_loop(reader, tx, engine, options.max_frame_len) => {
+            if let Err(e) = result {
+                tracing::debug!(%peer, error = %e, "host connection read ended");
+            }
+        }
+        () = closed.wait() => {
+            writer_task.abort();
+            return Ok(());
+        }
+    }
+    // The sender side is gone once every request task finished: the writer drains
+    // what is queued and ends.
+    let _ = writer_task.await;
+    Ok(())
+}
+
+async fn read_loop(
+    mut reader: ReadHalf<TlsStream<TcpStream>>,
+    tx: mpsc::UnboundedSender<Vec<u8>>,
+    engine: Arc<EngineSlot>,
+    max_frame_len: usize,
+) -> std::io::Result<()> {
+    let limit = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CONNECTION));
+    loop {
+        let mut header = [0u8; frames::FRAME_HEADER_LEN];
+        match reader.read_exact(&mut header).await {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let len = match frames::body_len(header, max_frame_len) {
+            Ok(len) => len,
+            Err(e) => {
+                // The body is never read, so the stream cannot be resynchronised:
+                // answer, then close.
+                send(
+                    &tx,
+                    &pb::Error::reply(0, Code::FrameTooLarge, e.to_string()),
+                );
+                return Ok(());
+            }
+        };
+        let mut body = vec![0u8; len];
+        reader.read_exact(&mut body).await?;
+        let permit = Arc::clone(&limit)
+            .acquire_owned()
+            .await
+            .map_err(|_| std::io::Error::other("request limit closed"))?;
+        let tx = tx.clone();
+        let engine = Arc::clone(&engine);
+        tokio::spawn(async move {
+            let response = handle(&body, &engine);
+            send(&tx, &response);
+            drop(permit);
+        });
+    }
+}
+
+/// Decodes and runs one request; every failure becomes an error response.
+fn handle(body: &[u8], engine: &EngineSlot) -> Response {
+    let request: Request = match frames::decode_body(body) {
+        Ok(request) => request,
+        Err(FrameError::Malformed(reason)) => {
+            return pb::Error::reply(
+                0,
+                Code::MalformedRequest,
+                format!("malformed request: {reason}"),
+            );
+        }
+        Err(e) => return pb::Error::reply(0, Code::MalformedRequest, e.to_string()),
+    };
+    let id = request.id;
+    let Some(op) = request.op else {
+        return pb::Error::reply(
+            id,
+            Code::UnknownOperation,
+            "the request names no operation this node knows",
+        );
+    };
+    let result = match engine.get() {
+        Ok(backend) => backend.execute(op),
+        // Status is answered even when the engine is not ready: it says why.
+        Err(reason) => match op {
+            Op::Status(_) => return status_refusal(id, &reason),
+            _ => Err(reason),
+        },
+    };
+    match result {
+        Ok(result) => Response {
+            id,
+            result: Some(result),
+        },
+        Err(e) => pb::Error::reply(id, e.code, e.message),
+    }
+}
+
+fn status_refusal(id: u64, reason: &HsmError) -> Response {
+    Response {
+        id,
+        result: Some(pb::response::Result::Status(pb::StatusReply {
+            sealed: reason.code == Code::Sealed,
+            synced: false,
+            ..pb::StatusReply::default()
+        })),
+    }
+}
+
+fn send(tx: &mpsc::UnboundedSender<Vec<u8>>, response: &Response) {
+    let mut out = Vec::new();
+    match frames::encode_frame(response, usize::MAX >> 1, &mut out) {
+        Ok(()) => {
+            // A closed writer means the connection is gone; nothing to tell.
+            let _ = tx.send(out);
+        }
+        Err(e) => {
+            let mut out = Vec::new();
+            if frames::encode_frame(
+                &pb::Error::reply(response.id, Code::Internal, e.to_string()),
+                usize::MAX >> 1,
+                &mut out,
+            )
+            .is_ok()
+            {
+                let _ = tx.send(out);
+            }
+        }
+    }
+}
+
+async fn write_loop(
+    mut writer: WriteHalf<TlsStream<TcpStream>>,
+    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+) -> std::io::Result<()> {
+    let mut batch = Vec::with_capacity(64 * 1024);
+    while let Some(first) = rx.recv().await {
+        batch.clear();
+        batch.extend_from_slice(&first);
+        while batch.len() < 256 * 1024 {
+            match rx.try_recv() {
+                Ok(more) => batch.extend_from_slice(&more),
+                Err(_) => break,
+            }
+        }
+        writer.write_all(&batch).await?;
+        writer.flush().await?;
+    }
+    writer.shutdown().await
+}
