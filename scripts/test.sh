@@ -5,6 +5,7 @@
 # It installs what the tests need when it is missing, so that a machine with only the
 # Rust toolchain can run it:
 #   - the OpenSSL 3 command-line tool (an independent implementation for interop tests),
+#   - SoftHSM2 (a PKCS#11 token for the PKCS#11 backend's tests),
 #   - a Python virtual environment (.venv-test) with the `cryptography` package,
 #   - a second one (.venv-dkms) with the official dedicated-KMS SDK for Python.
 # Then: cargo fmt --check, cargo clippy -D warnings, cargo doc -D warnings, every test.
@@ -25,7 +26,22 @@ apt_install() {
 missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
+command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
+
+# The SoftHSM2 module the PKCS#11 tests load (crates/hsm/tests/pkcs11); they fail
+# without it rather than pass silently.
+if [ -z "${STRONGROOM_SOFTHSM2_MODULE:-}" ]; then
+    for candidate in $(dpkg -L libsofthsm2 2>/dev/null | grep '/libsofthsm2\.so$' || true) \
+        /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so; do
+        if [ -f "$candidate" ]; then
+            STRONGROOM_SOFTHSM2_MODULE="$candidate"
+            break
+        fi
+    done
+fi
+: "${STRONGROOM_SOFTHSM2_MODULE:?SoftHSM2 is installed but libsofthsm2.so was not found}"
+export STRONGROOM_SOFTHSM2_MODULE
 
 # 2. Python packages, in a venv of the project's own (never the system site-packages).
 venv=.venv-test

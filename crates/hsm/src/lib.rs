@@ -4,6 +4,15 @@
 //!   [`backend::Hsm`] async), whose operations are the HSM link's messages.
 //! - [`software`]: the software engine of an HSM node — blobs opened under the cluster's
 //!   domain key, operations computed by the crypto core.
+//! - [`pkcs11`]: the same operations inside a PKCS#11 token (a real HSM; SoftHSM2 in
+//!   tests), the domain key a non-extractable token key; what the token cannot do is
+//!   refused as `UNSUPPORTED`, never done in software.
+//! - [`node`]: one HSM node (`strongroom hsm serve`): its [`state`] on disk (sealed,
+//!   written atomically), its [`host`] port for KMS nodes (mutual TLS, pipelined
+//!   frames), its [`officer`] port for the management tool and the other nodes, its
+//!   [`identity`], and cluster enrolment and sync.
+//! - [`admin`]: the security officer's side of the officer channel (`strongroom hsm
+//!   admin`).
 //!
 //! Invariant: plaintext key material exists only inside a backend — in this process's
 //! memory for the software node, inside the token for PKCS#11. What crosses the
@@ -19,6 +28,7 @@ pub mod host;
 pub mod identity;
 pub mod node;
 pub mod officer;
+pub mod pkcs11;
 pub mod software;
 pub mod state;
 
