@@ -14,7 +14,7 @@
 
 mod cases;
 mod reference;
-mod text;
+pub(crate) mod text;
 
 use std::time::Duration;
 

@@ -22,6 +22,27 @@ pub enum BenchError {
         /// The largest accepted value.
         max: u32,
     },
+    /// `--in-flight` is empty or has a level out of range.
+    #[error("--in-flight levels must be between 1 and {max}, not {value}")]
+    InvalidInFlight {
+        /// The offending level (0 when none was given).
+        value: u32,
+        /// The largest accepted level.
+        max: u32,
+    },
+    /// The HSM target cannot be set up: a certificate, key or password file that
+    /// cannot be read or used, a bad node address, no runtime.
+    #[error("cannot set up the HSM target: {0}")]
+    Target(String),
+    /// An HSM operation failed while preparing or running a benchmark.
+    #[error("benchmark {case:?} failed")]
+    Hsm {
+        /// The benchmark's name.
+        case: String,
+        /// What the HSM (or the link to it) said.
+        #[source]
+        source: strongroom_hsm::error::HsmError,
+    },
     /// The filter selects no benchmark.
     #[error("no benchmark name contains {0:?}")]
     NoMatch(String),
@@ -63,7 +84,10 @@ impl BenchError {
     pub fn is_usage(&self) -> bool {
         matches!(
             self,
-            Self::InvalidSeconds { .. } | Self::InvalidThreads { .. } | Self::NoMatch(_)
+            Self::InvalidSeconds { .. }
+                | Self::InvalidThreads { .. }
+                | Self::InvalidInFlight { .. }
+                | Self::NoMatch(_)
         )
     }
 }

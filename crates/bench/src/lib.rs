@@ -7,13 +7,18 @@
 //! development machine's measured limits (`guides/limits.md` §1) to show where our
 //! wrapper costs something on top of the primitive.
 //!
+//! [`hsm`] drives HSM operations through the cluster client over the mutual-TLS HSM
+//! link, against an in-process node or a real deployment, and reports throughput and
+//! latency per number of requests in flight.
+//!
 //! What it deliberately does not do: statistics beyond one timed run per row (run the
-//! command several times and take the median), CPU pinning, or any network I/O. The
+//! command several times and take the median), CPU pinning, or network I/O outside [`hsm`]. The
 //! instance-API load generator will live here too, as its own module.
 
 #![warn(missing_docs)]
 
 pub mod crypto;
 pub mod error;
+pub mod hsm;
 mod load;
 mod measure;

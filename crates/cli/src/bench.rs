@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use strongroom_bench::crypto::{CryptoBench, Options, TextTable};
 use strongroom_bench::error::BenchError;
+use strongroom_bench::hsm::{self, HsmBench, Target};
 
 /// Benchmarks to run on this machine.
 #[derive(Debug, Args)]
@@ -24,6 +25,10 @@ pub enum BenchCommand {
     /// The crypto core in process: every key spec and every operation its policy allows,
     /// compared with the development machine's measured limits.
     Crypto(CryptoBenchArgs),
+    /// HSM operations through the cluster client over the mutual-TLS HSM link: an
+    /// in-process node (`--local`) or a deployment (`--node`), at several numbers of
+    /// requests in flight.
+    Hsm(HsmBenchArgs),
 }
 
 /// Options of `strongroom bench crypto`.
@@ -46,11 +51,74 @@ pub struct CryptoBenchArgs {
     pub json: bool,
 }
 
+/// Options of `strongroom bench hsm`.
+#[derive(Debug, Args)]
+pub struct HsmBenchArgs {
+    /// Start an HSM node in this process (software engine, fresh certificates) and
+    /// measure through it.
+    #[arg(long, conflicts_with_all = ["node", "ca", "client_p12", "password_file"])]
+    pub local: bool,
+    /// An HSM node's host port, `host:port` (repeat for each node of the cluster).
+    #[arg(long, value_name = "HOST:PORT", required_unless_present = "local")]
+    pub node: Vec<String>,
+    /// The HSM CA certificate (PEM), e.g. `rootca.pem`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "node",
+        required_unless_present = "local"
+    )]
+    pub ca: Option<std::path::PathBuf>,
+    /// The KMS client certificate and key (PKCS#12), e.g. `client.p12`.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "node",
+        required_unless_present = "local"
+    )]
+    pub client_p12: Option<std::path::PathBuf>,
+    /// A file holding the PKCS#12 password.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "node",
+        required_unless_present = "local"
+    )]
+    pub password_file: Option<std::path::PathBuf>,
+    /// Seconds per timed round.
+    #[arg(long, value_name = "F", default_value_t = 1.0)]
+    pub seconds: f64,
+    /// Timed rounds per row; the median is reported.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub rounds: u32,
+    /// Requests in flight, comma-separated; one row per level.
+    #[arg(
+        long,
+        value_name = "N,N,...",
+        value_delimiter = ',',
+        default_value = "1,16,64"
+    )]
+    pub in_flight: Vec<u32>,
+    /// Connections to each node.
+    #[arg(long, value_name = "N", default_value_t = 2)]
+    pub connections: usize,
+    /// This machine's speed relative to the reference machine of guides/limits.md.
+    #[arg(long, value_name = "F", default_value_t = 0.5)]
+    pub machine_scale: f64,
+    /// Only rows whose name contains SUBSTRING (ignoring case), e.g. `AES` or `SM2`.
+    #[arg(long, value_name = "SUBSTRING")]
+    pub filter: Option<String>,
+    /// Print the report as JSON instead of a text table.
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// Runs `strongroom bench …`; prints the report on stdout and errors on stderr.
 /// Exit code 0 on success, 2 for bad options, 1 for a failure while running.
 pub fn run(args: BenchArgs) -> ExitCode {
     let result = match args.command {
         BenchCommand::Crypto(args) => run_crypto(args),
+        BenchCommand::Hsm(args) => run_hsm(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -89,6 +157,39 @@ fn run_crypto(args: CryptoBenchArgs) -> Result<(), BenchError> {
         let mut table = TextTable::new(&bench, stdout.lock());
         table.header(&bench)?;
         let report = bench.run(|row| Ok(table.row(row)?))?;
+        table.footer(&report)?;
+    }
+    Ok(())
+}
+
+fn run_hsm(args: HsmBenchArgs) -> Result<(), BenchError> {
+    let bench = HsmBench::new(hsm::Options {
+        seconds: args.seconds,
+        rounds: args.rounds,
+        in_flight: args.in_flight,
+        filter: args.filter,
+        machine_scale: args.machine_scale,
+        connections_per_node: args.connections,
+    })?;
+    let target = match (args.local, args.ca, args.client_p12, args.password_file) {
+        (false, Some(ca_pem), Some(client_p12), Some(password_file)) => Target::Nodes {
+            nodes: args.node,
+            ca_pem,
+            client_p12,
+            password_file,
+        },
+        _ => Target::Local,
+    };
+    let stdout = io::stdout();
+    if args.json {
+        let report = bench.run(&target, |_| Ok(()))?;
+        let mut out = stdout.lock();
+        writeln!(out, "{}", report.to_json()?)?;
+        out.flush()?;
+    } else {
+        let mut table = hsm::TextTable::new(&bench, stdout.lock());
+        table.header(&bench, &target)?;
+        let report = bench.run(&target, |row| Ok(table.row(row)?))?;
         table.footer(&report)?;
     }
     Ok(())

@@ -366,6 +366,13 @@ async fn session(
     let mut client = OfficerClient::connect(address, trust)
         .await
         .map_err(|e| e.to_string())?;
+    let hello = client
+        .call(&OfficerRequest::Hello)
+        .await
+        .map_err(|e| e.to_string())?;
+    if hello.get("sealed") == Some(&serde_json::Value::Bool(true)) {
+        eprintln!("note: {address} is sealed; logging in unseals it");
+    }
     client.login(password).await.map_err(|e| match e {
         AdminError::Refused(reason) => format!("{address}: {reason}"),
         other => other.to_string(),

@@ -15,7 +15,8 @@ pub struct NotBuilt {
 pub const AFTER_HELP: &str = "\
 Built in this version: `hsm serve` and `hsm admin` (an HSM node and its management
 tool), `certs generate` (also as the `hsm_certificate_generate` binary) and
-`bench crypto` (the crypto micro-benchmark).
+`bench crypto` and `bench hsm` (the crypto core, and HSM operations through the
+cluster client).
 Every other role is listed so the command line has its final shape; calling one that
 is not built yet says so and exits with status 2. See README.md for the roadmap.";
 

@@ -8,7 +8,8 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use strongroom_proto::hsm::v1::{StatusReply, request, response};
+use strongroom_crypto::error::CryptoError;
+use strongroom_proto::hsm::v1::{KeyRef, StatusReply, request, response};
 
 use crate::error::{HsmError, Result};
 
@@ -65,4 +66,47 @@ impl<B: Backend> Hsm for LocalHsm<B> {
             .await
             .map_err(|e| HsmError::internal(format!("HSM task failed: {e}")))?
     }
+}
+
+/// Parses an optional wire string of a request: empty means "not given".
+pub(crate) fn optional<T: core::str::FromStr<Err = CryptoError>>(s: &str) -> Result<Option<T>> {
+    if s.is_empty() {
+        Ok(None)
+    } else {
+        Ok(Some(s.parse()?))
+    }
+}
+
+/// Why a blob was refused, naming the key it was presented as and whose domain key
+/// refused it (never why: the check is deliberately opaque).
+pub(crate) fn blob_refused(key: &KeyRef, holder: &str) -> String {
+    format!(
+        "the blob does not open as version {:?} of key {:?} ({}) under {holder}'s domain key",
+        key.version_id, key.key_id, key.key_spec
+    )
+}
+
+/// The cache key of an opened key: SHA-256 over the length-prefixed binding, usage
+/// and blob.
+pub(crate) fn key_ref_digest(key: &KeyRef) -> [u8; 32] {
+    let mut input = Vec::with_capacity(key.blob.len() + 96);
+    for field in [
+        key.key_id.as_bytes(),
+        key.version_id.as_bytes(),
+        key.key_spec.as_bytes(),
+        key.key_usage.as_bytes(),
+        key.blob.as_slice(),
+    ] {
+        input.extend_from_slice(&u64::try_from(field.len()).unwrap_or(u64::MAX).to_be_bytes());
+        input.extend_from_slice(field);
+    }
+    strongroom_crypto::hash::sha256(&input)
+}
+
+/// Refuses a request that names no key id or version id.
+pub(crate) fn require_ids(key_id: &str, version_id: &str) -> Result<()> {
+    if key_id.is_empty() || version_id.is_empty() {
+        return Err(HsmError::invalid("a key id and a version id are required"));
+    }
+    Ok(())
 }

@@ -9,6 +9,7 @@
 //! read) or a broken stream ends the connection.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -209,9 +210,10 @@ async fn connection(
     };
     let (reader, writer) = tokio::io::split(tls);
     let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
-    let writer_task = tokio::spawn(write_loop(writer, rx));
+    let pending = Arc::new(AtomicUsize::new(0));
+    let writer_task = tokio::spawn(write_loop(writer, rx, Arc::clone(&pending)));
     tokio::select! {
-        result = read_loop(reader, tx, engine, options.max_frame_len) => {
+        result = read_loop(reader, tx, engine, options.max_frame_len, pending) => {
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "host connection read ended");
             }
@@ -232,6 +234,7 @@ async fn read_loop(
     tx: mpsc::UnboundedSender<Vec<u8>>,
     engine: Arc<EngineSlot>,
     max_frame_len: usize,
+    pending: Arc<AtomicUsize>,
 ) -> std::io::Result<()> {
     let limit = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CONNECTION));
     loop {
@@ -261,8 +264,11 @@ async fn read_loop(
             .map_err(|_| std::io::Error::other("request limit closed"))?;
         let tx = tx.clone();
         let engine = Arc::clone(&engine);
+        let pending = Arc::clone(&pending);
+        pending.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             let response = handle(&body, &engine);
+            pending.fetch_sub(1, Ordering::Relaxed);
             send(&tx, &response);
             drop(permit);
         });
@@ -343,11 +349,18 @@ fn send(tx: &mpsc::UnboundedSender<Vec<u8>>, response: &Response) {
 async fn write_loop(
     mut writer: WriteHalf<TlsStream<TcpStream>>,
     mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    pending: Arc<AtomicUsize>,
 ) -> std::io::Result<()> {
     let mut batch = Vec::with_capacity(64 * 1024);
     while let Some(first) = rx.recv().await {
         batch.clear();
         batch.extend_from_slice(&first);
+        // Other requests of this connection are being computed: let them finish and
+        // queue their answers, so one TLS write carries many (one write per answer
+        // costs more than the AES it carries).
+        if pending.load(Ordering::Relaxed) > 0 {
+            tokio::task::yield_now().await;
+        }
         while batch.len() < 256 * 1024 {
             match rx.try_recv() {
                 Ok(more) => batch.extend_from_slice(&more),

@@ -123,7 +123,9 @@ impl Identity {
         let provider = provider();
         let mut config = rustls::ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()?
-            .with_client_cert_verifier(Arc::new(AnyClientCertificate { provider }))
+            .with_client_cert_verifier(Arc::new(AnyClientCertificate {
+                signatures: Signatures(provider),
+            }))
             .with_single_cert(vec![self.certificate.clone()], self.key_der())?;
         config.alpn_protocols = vec![OFFICER_ALPN.to_vec()];
         Ok(config)
@@ -189,7 +191,7 @@ pub fn officer_client_config(
 pub struct PinnedServer {
     expected: Option<[u8; 32]>,
     seen: Mutex<Option<[u8; 32]>>,
-    provider: Arc<CryptoProvider>,
+    signatures: Signatures,
 }
 
 impl PinnedServer {
@@ -197,7 +199,7 @@ impl PinnedServer {
         Self {
             expected,
             seen: Mutex::new(None),
-            provider: provider(),
+            signatures: Signatures(provider()),
         }
     }
 
@@ -232,15 +234,52 @@ impl ServerCertVerifier for PinnedServer {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.signatures.tls12(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.signatures.tls13(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.signatures.schemes()
+    }
+}
+
+/// Accepts any client certificate (or none); the handshake still proves possession of
+/// its key. Whether a certificate means anything is decided after the handshake, by
+/// its fingerprint.
+#[derive(Debug)]
+struct AnyClientCertificate {
+    signatures: Signatures,
+}
+
+/// Checks the handshake signature a peer made with its certificate's key: the part of
+/// certificate verification that pinning does not replace.
+#[derive(Debug)]
+struct Signatures(Arc<CryptoProvider>);
+
+impl Signatures {
+    fn tls12(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
         verify_tls12_signature(
             message,
             cert,
             dss,
-            &self.provider.signature_verification_algorithms,
+            &self.0.signature_verification_algorithms,
         )
     }
 
-    fn verify_tls13_signature(
+    fn tls13(
         &self,
         message: &[u8],
         cert: &CertificateDer<'_>,
@@ -250,23 +289,13 @@ impl ServerCertVerifier for PinnedServer {
             message,
             cert,
             dss,
-            &self.provider.signature_verification_algorithms,
+            &self.0.signature_verification_algorithms,
         )
     }
 
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+    fn schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
     }
-}
-
-/// Accepts any client certificate (or none); the handshake still proves possession of
-/// its key. Whether a certificate means anything is decided after the handshake, by
-/// its fingerprint.
-#[derive(Debug)]
-struct AnyClientCertificate {
-    provider: Arc<CryptoProvider>,
 }
 
 impl ClientCertVerifier for AnyClientCertificate {
@@ -297,12 +326,7 @@ impl ClientCertVerifier for AnyClientCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls12(message, cert, dss)
     }
 
     fn verify_tls13_signature(
@@ -311,18 +335,11 @@ impl ClientCertVerifier for AnyClientCertificate {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
+        self.signatures.tls13(message, cert, dss)
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+        self.signatures.schemes()
     }
 }
 

@@ -11,6 +11,8 @@
 //!   written atomically), its [`host`] port for KMS nodes (mutual TLS, pipelined
 //!   frames), its [`officer`] port for the management tool and the other nodes, its
 //!   [`identity`], and cluster enrolment and sync.
+//! - [`client`]: the cluster client the KMS uses: pooled, pipelined connections to every
+//!   node, health checks, load spread and failover.
 //! - [`admin`]: the security officer's side of the officer channel (`strongroom hsm
 //!   admin`).
 //!
@@ -23,6 +25,7 @@
 
 pub mod admin;
 pub mod backend;
+pub mod client;
 pub mod error;
 pub mod host;
 pub mod identity;

@@ -97,12 +97,12 @@ use std::path::PathBuf;
 
 use cryptoki::mechanism::MechanismType;
 use cryptoki::types::AuthPin;
-use strongroom_crypto::error::CryptoError;
 use strongroom_crypto::spec::KeySpec;
 use strongroom_proto::hsm::v1::{self as pb, response::Result as R};
 
 use self::token::{Capabilities, DomainKeys, Pool, TokenSession};
 use crate::backend::{Backend, Op, Reply};
+pub(crate) use crate::backend::{optional, require_ids};
 use crate::error::{HsmError, Result};
 
 /// The domain key's label when the configuration names none.
@@ -341,20 +341,4 @@ impl Engine {
             _ => Ok(()),
         }
     }
-}
-
-/// Parses an optional wire string: empty means "not given".
-fn optional<T: core::str::FromStr<Err = CryptoError>>(s: &str) -> Result<Option<T>> {
-    if s.is_empty() {
-        Ok(None)
-    } else {
-        Ok(Some(s.parse()?))
-    }
-}
-
-fn require_ids(key_id: &str, version_id: &str) -> Result<()> {
-    if key_id.is_empty() || version_id.is_empty() {
-        return Err(HsmError::invalid("a key id and a version id are required"));
-    }
-    Ok(())
 }

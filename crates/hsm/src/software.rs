@@ -21,7 +21,7 @@ use strongroom_crypto::spec::{
 };
 use strongroom_proto::hsm::v1::{self as pb, response::Result as R};
 
-use crate::backend::{Backend, Op, Reply};
+use crate::backend::{Backend, Op, Reply, blob_refused, key_ref_digest, optional, require_ids};
 use crate::error::{HsmError, Result};
 
 /// Most keys kept opened at once; past it the cache is emptied and refilled by use.
@@ -77,7 +77,7 @@ impl SoftwareBackend {
         let key = key.ok_or_else(|| HsmError::invalid("the request names no key"))?;
         let spec: KeySpec = key.key_spec.parse()?;
         let usage: KeyUsage = key.key_usage.parse()?;
-        let id = cache_id(key);
+        let id = key_ref_digest(key);
         if let Some(found) = self.lock().get(&id) {
             return Ok(Arc::clone(found));
         }
@@ -86,10 +86,12 @@ impl SoftwareBackend {
             version_id: &key.version_id,
             spec,
         };
-        let material = self
-            .domain
-            .open_key(&binding, &key.blob)
-            .map_err(|_| HsmError::new(pb::error::Code::InvalidBlob, blob_refused(key)))?;
+        let material = self.domain.open_key(&binding, &key.blob).map_err(|_| {
+            HsmError::new(
+                pb::error::Code::InvalidBlob,
+                blob_refused(key, "this cluster"),
+            )
+        })?;
         let opened = Arc::new(Key::new(material, usage)?);
         let mut cache = self.lock();
         if cache.len() >= self.capacity {
@@ -343,48 +345,7 @@ pub fn hash_message(op: &pb::Hash) -> Result<pb::HashReply> {
     })
 }
 
-/// Parses an optional wire string: empty means "not given".
-fn optional<T: core::str::FromStr<Err = strongroom_crypto::error::CryptoError>>(
-    s: &str,
-) -> Result<Option<T>> {
-    if s.is_empty() {
-        Ok(None)
-    } else {
-        Ok(Some(s.parse()?))
-    }
-}
-
 fn default_algorithm(key: &Key) -> Result<Algorithm> {
     strongroom_crypto::policy::default_algorithm(key.spec(), key.usage())
         .ok_or_else(|| HsmError::internal("the key has no default algorithm"))
-}
-
-fn require_ids(key_id: &str, version_id: &str) -> Result<()> {
-    if key_id.is_empty() || version_id.is_empty() {
-        return Err(HsmError::invalid("a key id and a version id are required"));
-    }
-    Ok(())
-}
-
-fn blob_refused(key: &pb::KeyRef) -> String {
-    format!(
-        "the blob does not open as version {:?} of key {:?} ({}) under this cluster's domain key",
-        key.version_id, key.key_id, key.key_spec
-    )
-}
-
-/// The cache key: SHA-256 over the length-prefixed binding, usage and blob.
-fn cache_id(key: &pb::KeyRef) -> [u8; 32] {
-    let mut input = Vec::with_capacity(key.blob.len() + 96);
-    for field in [
-        key.key_id.as_bytes(),
-        key.version_id.as_bytes(),
-        key.key_spec.as_bytes(),
-        key.key_usage.as_bytes(),
-        key.blob.as_slice(),
-    ] {
-        input.extend_from_slice(&u64::try_from(field.len()).unwrap_or(u64::MAX).to_be_bytes());
-        input.extend_from_slice(field);
-    }
-    hash::sha256(&input)
 }

@@ -116,7 +116,7 @@ impl<W: Write> TextTable<W> {
 }
 
 /// A whole number with thousands separators.
-fn grouped(value: f64) -> String {
+pub(crate) fn grouped(value: f64) -> String {
     let digits = format!("{value:.0}");
     let (sign, digits) = match digits.strip_prefix('-') {
         Some(rest) => ("-", rest),
@@ -134,7 +134,7 @@ fn grouped(value: f64) -> String {
 }
 
 /// Microseconds with a precision that suits their size.
-fn micros(us: f64) -> String {
+pub(crate) fn micros(us: f64) -> String {
     if us < 1.0 {
         format!("{us:.3}")
     } else if us < 100.0 {

@@ -5,7 +5,17 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+use strongroom_certs::password::Password;
+use strongroom_certs::pkcs12;
+use strongroom_certs::pki::certificates_from_pem;
+use strongroom_certs::tls::{TlsVersions, mtls_client_config};
+use strongroom_hsm::Hsm as _;
+use strongroom_hsm::client::{ClusterClient, ClusterConfig, NodeAddress};
+use strongroom_proto::hsm::v1::{self as pb, request::Op, response::Result as R};
 
 const PASSWORD: &str = "officer-password-1";
 
@@ -124,12 +134,11 @@ fn certificates(dir: &Path) -> PathBuf {
     dir.join("certs")
 }
 
-#[test]
-fn the_guides_step_2_on_two_nodes_in_two_zones() {
-    let scratch = tempfile::tempdir().unwrap();
-    let certs = certificates(scratch.path());
-    let primary = NodeProcess::spawn(&scratch.path().join("primary"), "cn-hangzhou-h", &[]);
-    let member = NodeProcess::spawn(&scratch.path().join("member"), "cn-hangzhou-i", &[]);
+/// The guide's step 2 with our tools, in its order, on two node processes.
+fn guide_cluster(scratch: &Path) -> (PathBuf, NodeProcess, NodeProcess) {
+    let certs = certificates(scratch);
+    let primary = NodeProcess::spawn(&scratch.join("primary"), "cn-hangzhou-h", &[]);
+    let member = NodeProcess::spawn(&scratch.join("member"), "cn-hangzhou-i", &[]);
     assert!(
         primary.banner.contains("role primary"),
         "{}",
@@ -170,6 +179,13 @@ fn the_guides_step_2_on_two_nodes_in_two_zones() {
     assert!(added.contains("added member"), "{added}");
     let synced = primary.admin_ok(&["sync-cluster"]);
     assert!(synced.contains("synced"), "{synced}");
+    (certs, primary, member)
+}
+
+#[test]
+fn the_guides_step_2_on_two_nodes_in_two_zones() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (_certs, primary, member) = guide_cluster(scratch.path());
 
     let p = primary.status();
     let m = member.status();
@@ -320,4 +336,119 @@ fn kill_9_at_any_moment_keeps_what_was_acknowledged() {
     }
     // The last round always completes: the node was given time to finish.
     node.admin_ok(&["import-client-cert", pems[0].to_str().unwrap()]);
+}
+
+/// The KMS side: a cluster client with the guide's `client.p12` and `rootca.pem`.
+fn cluster_client(certs: &Path, nodes: &[&NodeProcess]) -> ClusterClient {
+    let p12 = std::fs::read(certs.join("client.p12")).unwrap();
+    let contents = pkcs12::read(&p12, &Password::new("12345678".to_owned())).unwrap();
+    let ca = certificates_from_pem(&std::fs::read(certs.join("rootca.pem")).unwrap()).unwrap();
+    let tls = mtls_client_config(
+        vec![contents.certificates[0].clone()],
+        &contents.private_key,
+        &ca,
+        TlsVersions::Tls12Only,
+    )
+    .unwrap();
+    let addresses = nodes
+        .iter()
+        .map(|n| NodeAddress::new(n.host.clone()).unwrap())
+        .collect();
+    let mut config = ClusterConfig::new(addresses, Arc::new(tls));
+    config.health_interval = Duration::from_millis(200);
+    ClusterClient::connect(config).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_one_of_two_node_processes_fails_no_request() {
+    let scratch = tempfile::tempdir().unwrap();
+    let (certs, primary, member) = guide_cluster(scratch.path());
+    let client = Arc::new(cluster_client(&certs, &[&primary, &member]));
+    let R::GenerateKey(generated) = client
+        .call(Op::GenerateKey(pb::GenerateKey {
+            key_id: "key-1".to_owned(),
+            version_id: "v1".to_owned(),
+            key_spec: "Aliyun_AES_256".to_owned(),
+            key_usage: "ENCRYPT/DECRYPT".to_owned(),
+        }))
+        .await
+        .unwrap()
+    else {
+        panic!("not a key")
+    };
+    let key = pb::KeyRef {
+        key_id: "key-1".to_owned(),
+        version_id: "v1".to_owned(),
+        key_spec: "Aliyun_AES_256".to_owned(),
+        key_usage: "ENCRYPT/DECRYPT".to_owned(),
+        blob: generated.blob,
+    };
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut workers = Vec::new();
+    for worker in 0..16u32 {
+        let client = Arc::clone(&client);
+        let key = key.clone();
+        let done = Arc::clone(&done);
+        workers.push(tokio::spawn(async move {
+            let mut failures = Vec::new();
+            for i in 0..250u32 {
+                let plaintext = format!("worker {worker} request {i}").into_bytes();
+                let encrypted = client
+                    .call(Op::Encrypt(pb::Encrypt {
+                        key: Some(key.clone()),
+                        plaintext: plaintext.clone(),
+                        ..Default::default()
+                    }))
+                    .await;
+                let encrypted = match encrypted {
+                    Ok(R::Encrypt(reply)) => reply,
+                    Ok(other) => panic!("{other:?}"),
+                    Err(e) => {
+                        failures.push(e.to_string());
+                        continue;
+                    }
+                };
+                match client
+                    .call(Op::Decrypt(pb::Decrypt {
+                        key: Some(key.clone()),
+                        ciphertext: encrypted.ciphertext,
+                        algorithm: encrypted.algorithm,
+                        iv: encrypted.iv,
+                        ..Default::default()
+                    }))
+                    .await
+                {
+                    Ok(R::Decrypt(d)) => assert_eq!(d.plaintext, plaintext),
+                    Ok(other) => panic!("{other:?}"),
+                    Err(e) => failures.push(e.to_string()),
+                }
+                done.fetch_add(2, Ordering::Relaxed);
+            }
+            failures
+        }));
+    }
+    // Let the load run on both nodes, then kill -9 the primary mid-flight.
+    while done.load(Ordering::Relaxed) < 1500 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let at_kill = done.load(Ordering::Relaxed);
+    primary.kill9();
+    let mut failures = Vec::new();
+    for worker in workers {
+        failures.extend(worker.await.unwrap());
+    }
+    let total = done.load(Ordering::Relaxed);
+    assert!(
+        failures.is_empty(),
+        "{} failed requests: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert_eq!(total, 16 * 250 * 2);
+    assert!(
+        at_kill < total,
+        "the kill happened while requests were running"
+    );
+    let health = client.health();
+    assert!(health.iter().any(|h| !h.healthy), "{health:?}");
 }

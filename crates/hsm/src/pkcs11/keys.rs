@@ -10,7 +10,6 @@ use cryptoki::mechanism::{Mechanism, MechanismType};
 use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHandle};
 use cryptoki::session::Session;
 use strongroom_crypto::error::CryptoError;
-use strongroom_crypto::hash;
 use strongroom_crypto::import::{self, MAX_ENCRYPTED_KEY_MATERIAL_LEN};
 use strongroom_crypto::policy;
 use strongroom_crypto::public::PublicKey;
@@ -21,6 +20,7 @@ use super::blob::{self, Binding};
 use super::der;
 use super::token::{TokenSession, refused_mechanism, return_value};
 use super::{Engine, require_ids};
+use crate::backend::{blob_refused, key_ref_digest};
 use crate::error::{HsmError, Result};
 
 /// A key opened from a blob: its tag verified, and (when an operation needs the private
@@ -289,13 +289,13 @@ impl Engine {
         if !policy::usage_allowed(spec, usage) {
             return Err(CryptoError::UsageNotAllowed { spec, usage }.into());
         }
-        let id = cache_id(key);
+        let id = key_ref_digest(key);
         if let Some(found) = s.cache.get(&id)
             && (found.object.is_some() || !need_object)
         {
             return Ok(found.clone());
         }
-        let refused = || HsmError::new(Code::InvalidBlob, blob_refused(key));
+        let refused = || HsmError::new(Code::InvalidBlob, blob_refused(key, "this token"));
         let parts = blob::decode(&key.blob).ok_or_else(refused)?;
         let binding = Binding {
             key_id: &key.key_id,
@@ -575,27 +575,4 @@ fn unwrap_template(spec: KeySpec, usage: KeyUsage) -> Vec<Attribute> {
         }
     }
     template
-}
-
-fn blob_refused(key: &pb::KeyRef) -> String {
-    format!(
-        "the blob does not open as version {:?} of key {:?} ({}) under this token's domain key",
-        key.version_id, key.key_id, key.key_spec
-    )
-}
-
-/// The cache key: SHA-256 over the length-prefixed binding, usage and blob.
-fn cache_id(key: &pb::KeyRef) -> [u8; 32] {
-    let mut input = Vec::with_capacity(key.blob.len() + 96);
-    for field in [
-        key.key_id.as_bytes(),
-        key.version_id.as_bytes(),
-        key.key_spec.as_bytes(),
-        key.key_usage.as_bytes(),
-        key.blob.as_slice(),
-    ] {
-        input.extend_from_slice(&u64::try_from(field.len()).unwrap_or(u64::MAX).to_be_bytes());
-        input.extend_from_slice(field);
-    }
-    hash::sha256(&input)
 }
