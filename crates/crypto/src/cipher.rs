@@ -46,7 +46,11 @@ pub(crate) enum SymmetricKey<'a> {
     Sm4(&'a [u8]),
 }
 
-fn check_iv(algorithm: Algorithm, iv: &[u8]) -> Result<()> {
+/// Checks that `iv` has the length `algorithm` needs (12 bytes for GCM, 16 for CBC).
+///
+/// # Errors
+/// [`CryptoError::InvalidIvLength`].
+pub fn check_iv(algorithm: Algorithm, iv: &[u8]) -> Result<()> {
     let expected = algorithm.iv_len();
     if iv.len() != expected {
         return Err(CryptoError::InvalidIvLength {

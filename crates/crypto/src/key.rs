@@ -204,8 +204,12 @@ impl Key {
 }
 
 /// The padding an algorithm runs with: CBC defaults to PKCS#7; other algorithms take
-/// none, and naming one for them is an error rather than silently ignored.
-fn padding_for(
+/// none, and naming one for them is an error rather than silently ignored. Public so
+/// that other engines (a PKCS#11 token) apply the same rule.
+///
+/// # Errors
+/// [`CryptoError::UnexpectedParameter`] for a padding mode with a non-CBC algorithm.
+pub fn padding_for(
     algorithm: Algorithm,
     requested: Option<PaddingMode>,
 ) -> Result<Option<PaddingMode>> {

@@ -8,11 +8,11 @@ use cryptoki::error::Error as CkError;
 use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
-use strongroom_crypto::cipher::{GCM_TAG_LEN, MAX_AAD_LEN};
+use strongroom_crypto::cipher::{self, GCM_TAG_LEN, MAX_AAD_LEN};
 use strongroom_crypto::data_key::{self, DEFAULT_DATA_KEY_LEN, MAX_DATA_KEY_LEN, MIN_DATA_KEY_LEN};
 use strongroom_crypto::error::CryptoError;
 use strongroom_crypto::hash;
-use strongroom_crypto::key::{DecryptParams, EncryptParams, Encrypted};
+use strongroom_crypto::key::{self, DecryptParams, EncryptParams, Encrypted};
 use strongroom_crypto::policy::{self, Operation};
 use strongroom_crypto::spec::{
     Algorithm, HashAlgorithm, KeyFormat, KeySpec, MessageType, PaddingMode,
@@ -274,7 +274,7 @@ impl Engine {
         params: &EncryptParams<'_>,
     ) -> Result<Encrypted> {
         let algorithm = policy::check(key.spec, key.usage, Operation::Encrypt, params.algorithm)?;
-        let padding = padding_for(algorithm, params.padding)?;
+        let padding = key::padding_for(algorithm, params.padding)?;
         match algorithm {
             Algorithm::AesGcm | Algorithm::AesCbc => {
                 check_aad(algorithm, params.aad)?;
@@ -282,7 +282,7 @@ impl Engine {
                     Some(iv) => iv.to_vec(),
                     None => s.random(algorithm.iv_len())?,
                 };
-                check_iv(algorithm, &iv)?;
+                cipher::check_iv(algorithm, &iv)?;
                 let object = key.object()?;
                 let ciphertext = if algorithm == Algorithm::AesGcm {
                     self.require(MechanismType::AES_GCM, algorithm)?;
@@ -339,12 +339,12 @@ impl Engine {
         params: &DecryptParams<'_>,
     ) -> Result<(Algorithm, Zeroizing<Vec<u8>>)> {
         let algorithm = policy::check(key.spec, key.usage, Operation::Decrypt, params.algorithm)?;
-        let padding = padding_for(algorithm, params.padding)?;
+        let padding = key::padding_for(algorithm, params.padding)?;
         let failed = || HsmError::from(CryptoError::DecryptionFailed);
         let result = match algorithm {
             Algorithm::AesGcm | Algorithm::AesCbc => {
                 check_aad(algorithm, params.aad)?;
-                check_iv(algorithm, params.iv)?;
+                cipher::check_iv(algorithm, params.iv)?;
                 let object = key.object()?;
                 if algorithm == Algorithm::AesGcm {
                     self.require(MechanismType::AES_GCM, algorithm)?;
@@ -445,38 +445,6 @@ fn sha256_digest(message: &[u8], message_type: MessageType) -> Result<Vec<u8>> {
         }
         .into()),
     }
-}
-
-/// The crypto core's padding rule: CBC defaults to PKCS#7; other algorithms take none,
-/// and naming one is an error rather than silently ignored.
-fn padding_for(
-    algorithm: Algorithm,
-    requested: Option<PaddingMode>,
-) -> Result<Option<PaddingMode>> {
-    if algorithm.is_cbc() {
-        Ok(Some(requested.unwrap_or_default()))
-    } else if requested.is_some() {
-        Err(CryptoError::UnexpectedParameter {
-            algorithm,
-            parameter: "padding mode",
-        }
-        .into())
-    } else {
-        Ok(None)
-    }
-}
-
-fn check_iv(algorithm: Algorithm, iv: &[u8]) -> Result<()> {
-    let expected = algorithm.iv_len();
-    if iv.len() != expected {
-        return Err(CryptoError::InvalidIvLength {
-            algorithm,
-            expected,
-            actual: iv.len(),
-        }
-        .into());
-    }
-    Ok(())
 }
 
 fn check_aad(algorithm: Algorithm, aad: &[u8]) -> Result<()> {
