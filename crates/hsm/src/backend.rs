@@ -110,3 +110,39 @@ pub(crate) fn require_ids(key_id: &str, version_id: &str) -> Result<()> {
     }
     Ok(())
 }
+
+/// GenerateDataKeyPair, the same on every engine: a fresh pair of the requested spec
+/// and format from the crypto core (its plaintext private key goes to the caller by
+/// design), the private key encrypted by `encrypt` under the request's key.
+pub(crate) fn data_key_pair(
+    op: &strongroom_proto::hsm::v1::GenerateDataKeyPair,
+    encrypt: impl FnOnce(
+        &[u8],
+        &strongroom_crypto::key::EncryptParams<'_>,
+    ) -> Result<strongroom_crypto::key::Encrypted>,
+) -> Result<strongroom_proto::hsm::v1::GenerateDataKeyPairReply> {
+    use strongroom_crypto::spec::{KeyFormat, KeySpec};
+    let spec: KeySpec = op.key_pair_spec.parse()?;
+    let format = optional::<KeyFormat>(&op.key_format)?.unwrap_or(KeyFormat::Der);
+    let pair = strongroom_crypto::data_key::generate_key_pair(spec, format)?;
+    let out = encrypt(
+        pair.private_key.expose_secret(),
+        &strongroom_crypto::key::EncryptParams {
+            algorithm: optional(&op.algorithm)?,
+            iv: None,
+            aad: &op.aad,
+            padding: None,
+        },
+    )?;
+    Ok(strongroom_proto::hsm::v1::GenerateDataKeyPairReply {
+        private_key_plaintext: if op.without_plaintext {
+            Vec::new()
+        } else {
+            pair.private_key.expose_secret().to_vec()
+        },
+        private_key_ciphertext: out.ciphertext,
+        public_key: pair.public_key,
+        iv: out.iv,
+        algorithm: out.algorithm.to_string(),
+    })
+}

@@ -17,11 +17,13 @@ use strongroom_crypto::key::{DecryptParams, EncryptParams, Key};
 use strongroom_crypto::material::KeyMaterial;
 use strongroom_crypto::random;
 use strongroom_crypto::spec::{
-    Algorithm, HashAlgorithm, KeyFormat, KeySpec, KeyUsage, MessageType, PaddingMode,
+    Algorithm, HashAlgorithm, KeySpec, KeyUsage, MessageType, PaddingMode,
 };
 use strongroom_proto::hsm::v1::{self as pb, response::Result as R};
 
-use crate::backend::{Backend, Op, Reply, blob_refused, key_ref_digest, optional, require_ids};
+use crate::backend::{
+    Backend, Op, Reply, blob_refused, data_key_pair, key_ref_digest, optional, require_ids,
+};
 use crate::error::{HsmError, Result};
 
 /// Most keys kept opened at once; past it the cache is emptied and refilled by use.
@@ -265,29 +267,7 @@ impl SoftwareBackend {
         op: &pb::GenerateDataKeyPair,
     ) -> Result<pb::GenerateDataKeyPairReply> {
         let key = self.open(op.key.as_ref())?;
-        let spec: KeySpec = op.key_pair_spec.parse()?;
-        let format = optional::<KeyFormat>(&op.key_format)?.unwrap_or(KeyFormat::Der);
-        let pair = data_key::generate_key_pair(spec, format)?;
-        let out = key.encrypt(
-            pair.private_key.expose_secret(),
-            &EncryptParams {
-                algorithm: optional::<Algorithm>(&op.algorithm)?,
-                iv: None,
-                aad: &op.aad,
-                padding: None,
-            },
-        )?;
-        Ok(pb::GenerateDataKeyPairReply {
-            private_key_plaintext: if op.without_plaintext {
-                Vec::new()
-            } else {
-                pair.private_key.expose_secret().to_vec()
-            },
-            private_key_ciphertext: out.ciphertext,
-            public_key: pair.public_key,
-            iv: out.iv,
-            algorithm: out.algorithm.to_string(),
-        })
+        data_key_pair(op, |plaintext, params| Ok(key.encrypt(plaintext, params)?))
     }
 }
 

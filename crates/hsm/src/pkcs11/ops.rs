@@ -9,14 +9,12 @@ use cryptoki::mechanism::aead::GcmParams;
 use cryptoki::mechanism::rsa::{PkcsMgfType, PkcsOaepParams, PkcsOaepSource, PkcsPssParams};
 use cryptoki::mechanism::{Mechanism, MechanismType};
 use strongroom_crypto::cipher::{self, GCM_TAG_LEN, MAX_AAD_LEN};
-use strongroom_crypto::data_key::{self, DEFAULT_DATA_KEY_LEN, MAX_DATA_KEY_LEN, MIN_DATA_KEY_LEN};
+use strongroom_crypto::data_key::{DEFAULT_DATA_KEY_LEN, MAX_DATA_KEY_LEN, MIN_DATA_KEY_LEN};
 use strongroom_crypto::error::CryptoError;
 use strongroom_crypto::hash;
 use strongroom_crypto::key::{self, DecryptParams, EncryptParams, Encrypted};
 use strongroom_crypto::policy::{self, Operation};
-use strongroom_crypto::spec::{
-    Algorithm, HashAlgorithm, KeyFormat, KeySpec, MessageType, PaddingMode,
-};
+use strongroom_crypto::spec::{Algorithm, HashAlgorithm, KeySpec, MessageType, PaddingMode};
 use strongroom_proto::hsm::v1 as pb;
 use zeroize::Zeroizing;
 
@@ -204,33 +202,11 @@ impl Engine {
         op: &pb::GenerateDataKeyPair,
     ) -> Result<pb::GenerateDataKeyPairReply> {
         let key = self.load(s, op.key.as_ref(), true)?;
-        let spec: KeySpec = op.key_pair_spec.parse()?;
-        let format = optional::<KeyFormat>(&op.key_format)?.unwrap_or(KeyFormat::Der);
-        if spec == KeySpec::EcSm2 {
+        if op.key_pair_spec == KeySpec::EcSm2.as_str() {
             return Err(self.unsupported("EC_SM2 data key pairs (SM2)"));
         }
-        let pair = data_key::generate_key_pair(spec, format)?;
-        let out = self.encrypt_with(
-            s,
-            &key,
-            pair.private_key.expose_secret(),
-            &EncryptParams {
-                algorithm: optional(&op.algorithm)?,
-                iv: None,
-                aad: &op.aad,
-                padding: None,
-            },
-        )?;
-        Ok(pb::GenerateDataKeyPairReply {
-            private_key_plaintext: if op.without_plaintext {
-                Vec::new()
-            } else {
-                pair.private_key.expose_secret().to_vec()
-            },
-            private_key_ciphertext: out.ciphertext,
-            public_key: pair.public_key,
-            iv: out.iv,
-            algorithm: out.algorithm.to_string(),
+        crate::backend::data_key_pair(op, |plaintext, params| {
+            self.encrypt_with(s, &key, plaintext, params)
         })
     }
 
