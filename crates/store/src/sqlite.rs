@@ -1,0 +1,803 @@
+//! The embedded SQLite back end: rusqlite on `spawn_blocking`, one connection behind a mutex.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{
+    Connection, ErrorCode, OptionalExtension, Row, Transaction, TransactionBehavior, params,
+};
+
+use crate::migrations::{MIGRATIONS, latest};
+use crate::{
+    AccessKey, AccessKeyStatus, HsmCluster, HsmNode, Instance, InstanceStatus, Page, PageOf,
+    Result, Store, StoreError, Vpc,
+};
+
+/// SQLite-backed [`Store`]: WAL journal, `synchronous=FULL`, foreign keys on, busy timeout.
+/// Cloning shares the connection.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// Maps driver errors: constraint violations are conflicts, missing rows not-found,
+/// undecodable values corrupt.
+fn map_err(what: &str) -> impl Fn(rusqlite::Error) -> StoreError + '_ {
+    move |e| match &e {
+        rusqlite::Error::SqliteFailure(f, msg) if f.code == ErrorCode::ConstraintViolation => {
+            StoreError::Conflict(format!(
+                "{what}: {}",
+                msg.as_deref().unwrap_or("constraint")
+            ))
+        }
+        rusqlite::Error::QueryReturnedNoRows => StoreError::NotFound(what.to_owned()),
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..) => {
+            StoreError::Corrupt(format!("{what}: {e}"))
+        }
+        _ => StoreError::Backend(format!("{what}: {e}")),
+    }
+}
+
+fn to_u32(v: i64, what: &str) -> Result<u32> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} out of range: {v}")))
+}
+
+fn to_u64(v: i64, what: &str) -> Result<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} out of range: {v}")))
+}
+
+fn expect_one(n: usize, what: &str) -> Result<()> {
+    if n == 0 {
+        Err(StoreError::NotFound(what.to_owned()))
+    } else {
+        Ok(())
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if absent) the database file and applies pending migrations.
+    /// [`StoreError::SchemaTooNew`] if the file was written by newer code.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        let p = path.clone();
+        let conn = tokio::task::spawn_blocking(move || -> Result<Connection> {
+            let mut conn = Connection::open(&p).map_err(map_err("open"))?;
+            conn.busy_timeout(Duration::from_secs(5))
+                .map_err(map_err("busy_timeout"))?;
+            conn.pragma_update(None, "journal_mode", "WAL")
+                .map_err(map_err("journal_mode"))?;
+            conn.pragma_update(None, "synchronous", "FULL")
+                .map_err(map_err("synchronous"))?;
+            conn.pragma_update(None, "foreign_keys", "ON")
+                .map_err(map_err("foreign_keys"))?;
+            migrate(&mut conn)?;
+            Ok(conn)
+        })
+        .await
+        .map_err(backend)??;
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Highest applied migration version.
+    pub async fn schema_version(&self) -> Result<i64> {
+        self.call(|c| {
+            c.query_row(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(map_err("schema_migrations"))
+        })
+        .await
+    }
+
+    /// Runs `f` with the connection on the blocking pool.
+    async fn call<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T> + Send + 'static,
+    {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            let mut guard = conn
+                .lock()
+                .map_err(|_| backend("connection mutex poisoned"))?;
+            f(&mut guard)
+        })
+        .await
+        .map_err(backend)?
+    }
+
+    /// Runs `f` inside a transaction, committing on success.
+    async fn tx<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        self.call(move |c| {
+            // IMMEDIATE takes the write lock up front, so a read-then-write transaction
+            // waits on the busy timeout instead of failing to upgrade its lock.
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err("begin"))?;
+            let out = f(&tx)?;
+            tx.commit().map_err(map_err("commit"))?;
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn migrate(conn: &mut Connection) -> Result<()> {
+    conn.execute_batch(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (
+            version    BIGINT PRIMARY KEY,
+            name       TEXT NOT NULL,
+            applied_at BIGINT NOT NULL
+        )",
+    )
+    .map_err(map_err("schema_migrations"))?;
+    let current: i64 = conn
+        .query_row(
+            "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+            [],
+            |r| r.get(0),
+        )
+        .map_err(map_err("schema_migrations"))?;
+    if current > latest() {
+        return Err(StoreError::SchemaTooNew {
+            found: current,
+            supported: latest(),
+        });
+    }
+    for m in MIGRATIONS.iter().filter(|m| m.version > current) {
+        let tx = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(map_err("begin migration"))?;
+        tx.execute_batch(m.sql).map_err(map_err(m.name))?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version, name, applied_at) VALUES (?1, ?2, unixepoch())",
+            params![m.version, m.name],
+        )
+        .map_err(map_err("schema_migrations"))?;
+        tx.commit().map_err(map_err("commit migration"))?;
+    }
+    Ok(())
+}
+
+fn count(tx: &Connection, table: &str) -> Result<u64> {
+    let n: i64 = tx
+        .query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))
+        .map_err(map_err(table))?;
+    to_u64(n, "count")
+}
+
+// ---- access keys ----
+
+type AccessKeyRow = (String, Vec<u8>, String, String, i64);
+
+fn access_key_row(r: &Row<'_>) -> rusqlite::Result<AccessKeyRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn access_key_from(
+    (id, secret_ciphertext, status, description, created_at): AccessKeyRow,
+) -> Result<AccessKey> {
+    Ok(AccessKey {
+        id,
+        secret_ciphertext,
+        status: AccessKeyStatus::parse(&status)?,
+        description,
+        created_at,
+    })
+}
+
+const ACCESS_KEY_COLS: &str = "id, secret_ciphertext, status, description, created_at";
+
+// ---- instances ----
+
+const INSTANCE_COLS: &str = "id, name, region, status, vpc_quota, key_quota, secret_quota, spec, \
+    term_months, start_time, end_time, auto_renew, hsm_cluster_id, ca_certificate_chain_pem, \
+    created_at, updated_at, version";
+
+struct InstanceRow {
+    id: String,
+    name: String,
+    region: String,
+    status: String,
+    nums: [i64; 5],
+    start_time: Option<i64>,
+    end_time: Option<i64>,
+    auto_renew: bool,
+    hsm_cluster_id: Option<String>,
+    ca: String,
+    created_at: i64,
+    updated_at: i64,
+    version: i64,
+}
+
+fn instance_row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
+    Ok(InstanceRow {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        region: r.get(2)?,
+        status: r.get(3)?,
+        nums: [r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?],
+        start_time: r.get(9)?,
+        end_time: r.get(10)?,
+        auto_renew: r.get(11)?,
+        hsm_cluster_id: r.get(12)?,
+        ca: r.get(13)?,
+        created_at: r.get(14)?,
+        updated_at: r.get(15)?,
+        version: r.get(16)?,
+    })
+}
+
+fn instance_from(r: InstanceRow) -> Result<Instance> {
+    let [vpc, key, secret, spec, term] = r.nums;
+    Ok(Instance {
+        id: r.id,
+        name: r.name,
+        region: r.region,
+        status: InstanceStatus::parse(&r.status)?,
+        vpc_quota: to_u32(vpc, "vpc_quota")?,
+        key_quota: to_u32(key, "key_quota")?,
+        secret_quota: to_u32(secret, "secret_quota")?,
+        spec: to_u32(spec, "spec")?,
+        term_months: to_u32(term, "term_months")?,
+        start_time: r.start_time,
+        end_time: r.end_time,
+        auto_renew: r.auto_renew,
+        hsm_cluster_id: r.hsm_cluster_id,
+        ca_certificate_chain_pem: r.ca,
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+        version: r.version,
+    })
+}
+
+fn load_instance(c: &Connection, id: &str) -> Result<Instance> {
+    let row = c
+        .query_row(
+            &format!("SELECT {INSTANCE_COLS} FROM instances WHERE id = ?1"),
+            [id],
+            instance_row,
+        )
+        .map_err(map_err("instance"))?;
+    instance_from(row)
+}
+
+fn instance_exists(c: &Connection, id: &str) -> Result<bool> {
+    c.query_row("SELECT 1 FROM instances WHERE id = ?1", [id], |_| Ok(()))
+        .optional()
+        .map(|o| o.is_some())
+        .map_err(map_err("instance"))
+}
+
+// ---- clusters and VPCs ----
+
+fn load_cluster(c: &Connection, id: &str) -> Result<HsmCluster> {
+    let (id, name, created_at): (String, String, i64) = c
+        .query_row(
+            "SELECT id, name, created_at FROM hsm_clusters WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(map_err("hsm cluster"))?;
+    let mut stmt = c
+        .prepare("SELECT address, zone FROM hsm_nodes WHERE cluster_id = ?1 ORDER BY position")
+        .map_err(map_err("hsm nodes"))?;
+    let nodes = stmt
+        .query_map([&id], |r| {
+            Ok(HsmNode {
+                address: r.get(0)?,
+                zone: r.get(1)?,
+            })
+        })
+        .and_then(Iterator::collect)
+        .map_err(map_err("hsm nodes"))?;
+    Ok(HsmCluster {
+        id,
+        name,
+        nodes,
+        created_at,
+    })
+}
+
+fn load_vpc(c: &Connection, id: &str) -> Result<Vpc> {
+    let (id, name, created_at): (String, String, i64) = c
+        .query_row(
+            "SELECT id, name, created_at FROM vpcs WHERE id = ?1",
+            [id],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .map_err(map_err("vpc"))?;
+    let mut stmt = c
+        .prepare("SELECT cidr FROM vpc_cidr_blocks WHERE vpc_id = ?1 ORDER BY position")
+        .map_err(map_err("vpc cidr blocks"))?;
+    let cidr_blocks = stmt
+        .query_map([&id], |r| r.get(0))
+        .and_then(Iterator::collect)
+        .map_err(map_err("vpc cidr blocks"))?;
+    Ok(Vpc {
+        id,
+        name,
+        cidr_blocks,
+        created_at,
+    })
+}
+
+fn page_ids(c: &Connection, table: &str, page: Page) -> Result<Vec<String>> {
+    let (limit, offset) = page.limit_offset();
+    let mut stmt = c
+        .prepare(&format!(
+            "SELECT id FROM {table} ORDER BY id LIMIT ?1 OFFSET ?2"
+        ))
+        .map_err(map_err(table))?;
+    stmt.query_map([limit, offset], |r| r.get(0))
+        .and_then(Iterator::collect)
+        .map_err(map_err(table))
+}
+
+fn position(i: usize) -> Result<i64> {
+    i64::try_from(i).map_err(backend)
+}
+
+impl Store for SqliteStore {
+    async fn health(&self) -> Result<()> {
+        self.call(|c| {
+            c.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(map_err("health"))
+        })
+        .await
+    }
+
+    async fn create_access_key(&self, key: &AccessKey) -> Result<()> {
+        let k = key.clone();
+        self.call(move |c| {
+            c.execute(
+                &format!("INSERT INTO access_keys ({ACCESS_KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5)"),
+                params![
+                    k.id,
+                    k.secret_ciphertext,
+                    k.status.as_str(),
+                    k.description,
+                    k.created_at
+                ],
+            )
+            .map_err(map_err("access key"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_access_key(&self, id: &str) -> Result<AccessKey> {
+        let id = id.to_owned();
+        self.call(move |c| {
+            let row = c
+                .query_row(
+                    &format!("SELECT {ACCESS_KEY_COLS} FROM access_keys WHERE id = ?1"),
+                    [&id],
+                    access_key_row,
+                )
+                .map_err(map_err("access key"))?;
+            access_key_from(row)
+        })
+        .await
+    }
+
+    async fn list_access_keys(&self, page: Page) -> Result<PageOf<AccessKey>> {
+        self.tx(move |c| {
+            let (limit, offset) = page.limit_offset();
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT {ACCESS_KEY_COLS} FROM access_keys ORDER BY id LIMIT ?1 OFFSET ?2"
+                ))
+                .map_err(map_err("access keys"))?;
+            let rows: Vec<AccessKeyRow> = stmt
+                .query_map([limit, offset], access_key_row)
+                .and_then(Iterator::collect)
+                .map_err(map_err("access keys"))?;
+            let items = rows
+                .into_iter()
+                .map(access_key_from)
+                .collect::<Result<_>>()?;
+            Ok(PageOf {
+                items,
+                total: count(c, "access_keys")?,
+            })
+        })
+        .await
+    }
+
+    async fn set_access_key_status(&self, id: &str, status: AccessKeyStatus) -> Result<()> {
+        let id = id.to_owned();
+        self.call(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE access_keys SET status = ?1 WHERE id = ?2",
+                    params![status.as_str(), id],
+                )
+                .map_err(map_err("access key"))?;
+            expect_one(n, "access key")
+        })
+        .await
+    }
+
+    async fn delete_access_key(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.call(move |c| {
+            let n = c
+                .execute("DELETE FROM access_keys WHERE id = ?1", [&id])
+                .map_err(map_err("access key"))?;
+            expect_one(n, "access key")
+        })
+        .await
+    }
+
+    async fn create_instance(&self, instance: &Instance) -> Result<()> {
+        let i = instance.clone();
+        self.call(move |c| {
+            c.execute(
+                &format!(
+                    "INSERT INTO instances ({INSTANCE_COLS}) VALUES \
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+                ),
+                params![
+                    i.id,
+                    i.name,
+                    i.region,
+                    i.status.as_str(),
+                    i64::from(i.vpc_quota),
+                    i64::from(i.key_quota),
+                    i64::from(i.secret_quota),
+                    i64::from(i.spec),
+                    i64::from(i.term_months),
+                    i.start_time,
+                    i.end_time,
+                    i.auto_renew,
+                    i.hsm_cluster_id,
+                    i.ca_certificate_chain_pem,
+                    i.created_at,
+                    i.updated_at,
+                    i.version,
+                ],
+            )
+            .map_err(map_err("instance"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_instance(&self, id: &str) -> Result<Instance> {
+        let id = id.to_owned();
+        self.call(move |c| load_instance(c, &id)).await
+    }
+
+    async fn list_instances(&self, page: Page) -> Result<PageOf<Instance>> {
+        self.tx(move |c| {
+            let (limit, offset) = page.limit_offset();
+            let mut stmt = c
+                .prepare(&format!(
+                    "SELECT {INSTANCE_COLS} FROM instances ORDER BY id LIMIT ?1 OFFSET ?2"
+                ))
+                .map_err(map_err("instances"))?;
+            let rows: Vec<InstanceRow> = stmt
+                .query_map([limit, offset], instance_row)
+                .and_then(Iterator::collect)
+                .map_err(map_err("instances"))?;
+            let items = rows.into_iter().map(instance_from).collect::<Result<_>>()?;
+            Ok(PageOf {
+                items,
+                total: count(c, "instances")?,
+            })
+        })
+        .await
+    }
+
+    async fn update_instance(&self, instance: &Instance) -> Result<Instance> {
+        let i = instance.clone();
+        self.tx(move |c| {
+            let n = c
+                .execute(
+                    "UPDATE instances SET name = ?1, region = ?2, status = ?3, vpc_quota = ?4, \
+                     key_quota = ?5, secret_quota = ?6, spec = ?7, term_months = ?8, \
+                     start_time = ?9, end_time = ?10, auto_renew = ?11, hsm_cluster_id = ?12, \
+                     ca_certificate_chain_pem = ?13, updated_at = ?14, version = version + 1 \
+                     WHERE id = ?15 AND version = ?16",
+                    params![
+                        i.name,
+                        i.region,
+                        i.status.as_str(),
+                        i64::from(i.vpc_quota),
+                        i64::from(i.key_quota),
+                        i64::from(i.secret_quota),
+                        i64::from(i.spec),
+                        i64::from(i.term_months),
+                        i.start_time,
+                        i.end_time,
+                        i.auto_renew,
+                        i.hsm_cluster_id,
+                        i.ca_certificate_chain_pem,
+                        i.updated_at,
+                        i.id,
+                        i.version,
+                    ],
+                )
+                .map_err(map_err("instance"))?;
+            if n == 0 {
+                return Err(if instance_exists(c, &i.id)? {
+                    StoreError::Conflict(format!(
+                        "instance {} version {} is stale",
+                        i.id, i.version
+                    ))
+                } else {
+                    StoreError::NotFound(format!("instance {}", i.id))
+                });
+            }
+            load_instance(c, &i.id)
+        })
+        .await
+    }
+
+    async fn delete_instance(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.call(move |c| {
+            let n = c
+                .execute("DELETE FROM instances WHERE id = ?1", [&id])
+                .map_err(map_err("instance"))?;
+            expect_one(n, "instance")
+        })
+        .await
+    }
+
+    async fn bind_cluster(&self, instance_id: &str, cluster_id: &str) -> Result<Instance> {
+        let (iid, cid) = (instance_id.to_owned(), cluster_id.to_owned());
+        self.tx(move |c| {
+            let inst = load_instance(c, &iid)?;
+            load_cluster(c, &cid)?;
+            match inst.hsm_cluster_id.as_deref() {
+                Some(bound) if bound == cid => return Ok(inst),
+                Some(bound) => {
+                    return Err(StoreError::Conflict(format!(
+                        "instance {iid} is already bound to cluster {bound}"
+                    )));
+                }
+                None => {}
+            }
+            c.execute(
+                "UPDATE instances SET hsm_cluster_id = ?1, version = version + 1 WHERE id = ?2",
+                params![cid, iid],
+            )
+            .map_err(|e| match map_err("instance")(e) {
+                StoreError::Conflict(_) => {
+                    StoreError::Conflict(format!("cluster {cid} is bound to another instance"))
+                }
+                other => other,
+            })?;
+            load_instance(c, &iid)
+        })
+        .await
+    }
+
+    async fn create_cluster(&self, cluster: &HsmCluster) -> Result<()> {
+        let k = cluster.clone();
+        self.tx(move |c| {
+            c.execute(
+                "INSERT INTO hsm_clusters (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![k.id, k.name, k.created_at],
+            )
+            .map_err(map_err("hsm cluster"))?;
+            for (i, n) in k.nodes.iter().enumerate() {
+                c.execute(
+                    "INSERT INTO hsm_nodes (cluster_id, position, address, zone) VALUES (?1, ?2, ?3, ?4)",
+                    params![k.id, position(i)?, n.address, n.zone],
+                )
+                .map_err(map_err("hsm node"))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_cluster(&self, id: &str) -> Result<HsmCluster> {
+        let id = id.to_owned();
+        self.tx(move |c| load_cluster(c, &id)).await
+    }
+
+    async fn list_clusters(&self, page: Page) -> Result<PageOf<HsmCluster>> {
+        self.tx(move |c| {
+            let items = page_ids(c, "hsm_clusters", page)?
+                .iter()
+                .map(|id| load_cluster(c, id))
+                .collect::<Result<_>>()?;
+            Ok(PageOf {
+                items,
+                total: count(c, "hsm_clusters")?,
+            })
+        })
+        .await
+    }
+
+    async fn delete_cluster(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.call(move |c| {
+            let n = c
+                .execute("DELETE FROM hsm_clusters WHERE id = ?1", [&id])
+                .map_err(|e| match map_err("hsm cluster")(e) {
+                    StoreError::Conflict(_) => {
+                        StoreError::Conflict(format!("cluster {id} is bound to an instance"))
+                    }
+                    other => other,
+                })?;
+            expect_one(n, "hsm cluster")
+        })
+        .await
+    }
+
+    async fn create_vpc(&self, vpc: &Vpc) -> Result<()> {
+        let v = vpc.clone();
+        self.tx(move |c| {
+            c.execute(
+                "INSERT INTO vpcs (id, name, created_at) VALUES (?1, ?2, ?3)",
+                params![v.id, v.name, v.created_at],
+            )
+            .map_err(map_err("vpc"))?;
+            for (i, cidr) in v.cidr_blocks.iter().enumerate() {
+                c.execute(
+                    "INSERT INTO vpc_cidr_blocks (vpc_id, position, cidr) VALUES (?1, ?2, ?3)",
+                    params![v.id, position(i)?, cidr],
+                )
+                .map_err(map_err("vpc cidr block"))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_vpc(&self, id: &str) -> Result<Vpc> {
+        let id = id.to_owned();
+        self.tx(move |c| load_vpc(c, &id)).await
+    }
+
+    async fn list_vpcs(&self, page: Page) -> Result<PageOf<Vpc>> {
+        self.tx(move |c| {
+            let items = page_ids(c, "vpcs", page)?
+                .iter()
+                .map(|id| load_vpc(c, id))
+                .collect::<Result<_>>()?;
+            Ok(PageOf {
+                items,
+                total: count(c, "vpcs")?,
+            })
+        })
+        .await
+    }
+
+    async fn delete_vpc(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.call(move |c| {
+            let n =
+                c.execute("DELETE FROM vpcs WHERE id = ?1", [&id])
+                    .map_err(|e| match map_err("vpc")(e) {
+                        StoreError::Conflict(_) => {
+                            StoreError::Conflict(format!("vpc {id} is bound to an instance"))
+                        }
+                        other => other,
+                    })?;
+            expect_one(n, "vpc")
+        })
+        .await
+    }
+
+    async fn bind_vpc(&self, instance_id: &str, vpc_id: &str) -> Result<()> {
+        let (iid, vid) = (instance_id.to_owned(), vpc_id.to_owned());
+        self.tx(move |c| {
+            if !instance_exists(c, &iid)? {
+                return Err(StoreError::NotFound(format!("instance {iid}")));
+            }
+            load_vpc(c, &vid)?;
+            c.execute(
+                "INSERT INTO instance_vpcs (instance_id, vpc_id) VALUES (?1, ?2)",
+                params![iid, vid],
+            )
+            .map_err(|e| match map_err("instance vpc")(e) {
+                StoreError::Conflict(_) => {
+                    StoreError::Conflict(format!("vpc {vid} is already bound to instance {iid}"))
+                }
+                other => other,
+            })?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn unbind_vpc(&self, instance_id: &str, vpc_id: &str) -> Result<()> {
+        let (iid, vid) = (instance_id.to_owned(), vpc_id.to_owned());
+        self.call(move |c| {
+            let n = c
+                .execute(
+                    "DELETE FROM instance_vpcs WHERE instance_id = ?1 AND vpc_id = ?2",
+                    params![iid, vid],
+                )
+                .map_err(map_err("instance vpc"))?;
+            expect_one(n, "instance vpc binding")
+        })
+        .await
+    }
+
+    async fn instance_vpcs(&self, instance_id: &str) -> Result<Vec<String>> {
+        let iid = instance_id.to_owned();
+        self.call(move |c| {
+            let mut stmt = c
+                .prepare("SELECT vpc_id FROM instance_vpcs WHERE instance_id = ?1 ORDER BY vpc_id")
+                .map_err(map_err("instance vpcs"))?;
+            stmt.query_map([&iid], |r| r.get(0))
+                .and_then(Iterator::collect)
+                .map_err(map_err("instance vpcs"))
+        })
+        .await
+    }
+
+    async fn count_instance_vpcs(&self, instance_id: &str) -> Result<u64> {
+        let iid = instance_id.to_owned();
+        self.call(move |c| {
+            let n: i64 = c
+                .query_row(
+                    "SELECT COUNT(*) FROM instance_vpcs WHERE instance_id = ?1",
+                    [&iid],
+                    |r| r.get(0),
+                )
+                .map_err(map_err("instance vpcs"))?;
+            to_u64(n, "count")
+        })
+        .await
+    }
+
+    async fn insert_nonce(
+        &self,
+        access_key_id: &str,
+        nonce: &str,
+        expires_at: i64,
+    ) -> Result<bool> {
+        let (ak, nonce) = (access_key_id.to_owned(), nonce.to_owned());
+        self.call(move |c| {
+            let n = c
+                .execute(
+                    "INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (access_key_id, nonce) DO NOTHING",
+                    params![ak, nonce, expires_at],
+                )
+                .map_err(map_err("nonce"))?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn purge_expired_nonces(&self, now: i64) -> Result<u64> {
+        self.call(move |c| {
+            let n = c
+                .execute("DELETE FROM nonces WHERE expires_at <= ?1", [now])
+                .map_err(map_err("nonces"))?;
+            u64::try_from(n).map_err(backend)
+        })
+        .await
+    }
+}
