@@ -69,6 +69,16 @@ fi
 STRONGROOM_DKMS_PYTHON="$(pwd)/$sdk_venv/bin/python"
 export STRONGROOM_DKMS_PYTHON
 
+mgmt_venv=.venv-kms-mgmt
+if ! "$mgmt_venv/bin/python" -c 'import alibabacloud_kms20160120.client, alibabacloud_tea_openapi.models' >/dev/null 2>&1; then
+    say "creating $mgmt_venv with the official management SDK alibabacloud-kms20160120 3.3.1"
+    rm -rf "$mgmt_venv"
+    python3 -m venv "$mgmt_venv"
+    "$mgmt_venv/bin/pip" install --quiet --disable-pip-version-check 'alibabacloud-kms20160120==3.3.1' 'alibabacloud-tea-openapi==0.4.6'
+fi
+STRONGROOM_KMS_MGMT_PYTHON="$(pwd)/$mgmt_venv/bin/python"
+export STRONGROOM_KMS_MGMT_PYTHON
+
 # 4. Style, lints, docs.
 say "cargo fmt --check"
 cargo fmt --all -- --check

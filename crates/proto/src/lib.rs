@@ -3,6 +3,8 @@
 //! - [`signature`]: the request-signature scheme of the dedicated-KMS instance API,
 //!   exactly as the official SDKs (Java, Go, Python, PHP) compute it
 //!   (`spec/instance-api.md` §3–§4);
+//! - [`openapi`]: the management API's (Kms 2016-01-20) request signatures, ACS3-HMAC-SHA256
+//!   and v1 HMAC-SHA1, as the official management SDKs compute them (`spec/product-model.md` §7);
 //! - [`hsm`]: the HSM link's messages (`proto/hsm.proto`) and frames.
 //!
 //! This is the only crate that sees prost; the instance API's protobuf messages join it
@@ -15,4 +17,5 @@
 #![warn(missing_docs)]
 
 pub mod hsm;
+pub mod openapi;
 pub mod signature;
