@@ -122,6 +122,14 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<()>> + Send;
     /// Ids of the VPCs bound to an instance, ordered.
     fn instance_vpcs(&self, instance_id: &str) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Replaces the set of VPCs bound to an instance with `vpc_ids`, atomically.
+    /// [`StoreError::NotFound`] if the instance or any VPC does not exist (nothing is
+    /// changed then).
+    fn replace_instance_vpcs(
+        &self,
+        instance_id: &str,
+        vpc_ids: &[String],
+    ) -> impl Future<Output = Result<()>> + Send;
     /// Number of VPCs bound to an instance (for the caller's quota check).
     fn count_instance_vpcs(&self, instance_id: &str) -> impl Future<Output = Result<u64>> + Send;
 
@@ -134,4 +142,11 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool>> + Send;
     /// Deletes nonces with `expires_at <= now`; returns how many.
     fn purge_expired_nonces(&self, now: i64) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Reads a node-wide setting (for example the check value of the node key).
+    fn get_setting(&self, name: &str) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
+    /// Stores a setting unless it exists; `true` if this call stored it. Nodes racing to
+    /// initialise a shared database use this so that exactly one value wins.
+    fn insert_setting(&self, name: &str, value: &[u8])
+    -> impl Future<Output = Result<bool>> + Send;
 }

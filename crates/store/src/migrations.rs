@@ -15,10 +15,11 @@ pub struct Migration {
 }
 
 /// Every migration, in order.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: r"
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: r"
 CREATE TABLE access_keys (
     id                TEXT PRIMARY KEY,
     secret_ciphertext BLOB NOT NULL,
@@ -82,7 +83,21 @@ CREATE TABLE nonces (
 );
 CREATE INDEX nonces_expires_at ON nonces(expires_at);
 ",
-}];
+    },
+    Migration {
+        version: 2,
+        name: "instance enabling and node settings",
+        sql: r"
+ALTER TABLE instances ADD COLUMN status_reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE instances ADD COLUMN hsm_credentials BLOB;
+ALTER TABLE instances ADD COLUMN ca_keys BLOB;
+CREATE TABLE settings (
+    name  TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+);
+",
+    },
+];
 
 /// Highest version in [`MIGRATIONS`].
 pub(crate) fn latest() -> i64 {

@@ -116,6 +116,14 @@ pub struct Instance {
     pub hsm_cluster_id: Option<String>,
     /// `CaCertificateChainPem` (empty until the instance CA exists).
     pub ca_certificate_chain_pem: String,
+    /// Why the instance is in its status (an enabling failure, say); empty when nothing
+    /// is to be said.
+    pub status_reason: String,
+    /// The HSM access credentials given when enabling (client PKCS#12, its password, the
+    /// HSM root CA), sealed by the caller; opaque to the store.
+    pub hsm_credentials: Option<Vec<u8>>,
+    /// The instance CA's private keys, sealed by the caller; opaque to the store.
+    pub ca_keys: Option<Vec<u8>>,
     /// `CreateTime`, Unix seconds.
     pub created_at: i64,
     /// Last change, Unix seconds.

@@ -214,7 +214,7 @@ const ACCESS_KEY_COLS: &str = "id, secret_ciphertext, status, description, creat
 
 const INSTANCE_COLS: &str = "id, name, region, status, vpc_quota, key_quota, secret_quota, spec, \
     term_months, start_time, end_time, auto_renew, hsm_cluster_id, ca_certificate_chain_pem, \
-    created_at, updated_at, version";
+    created_at, updated_at, version, status_reason, hsm_credentials, ca_keys";
 
 struct InstanceRow {
     id: String,
@@ -230,6 +230,9 @@ struct InstanceRow {
     created_at: i64,
     updated_at: i64,
     version: i64,
+    status_reason: String,
+    hsm_credentials: Option<Vec<u8>>,
+    ca_keys: Option<Vec<u8>>,
 }
 
 fn instance_row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
@@ -247,6 +250,9 @@ fn instance_row(r: &Row<'_>) -> rusqlite::Result<InstanceRow> {
         created_at: r.get(14)?,
         updated_at: r.get(15)?,
         version: r.get(16)?,
+        status_reason: r.get(17)?,
+        hsm_credentials: r.get(18)?,
+        ca_keys: r.get(19)?,
     })
 }
 
@@ -270,6 +276,9 @@ fn instance_from(r: InstanceRow) -> Result<Instance> {
         created_at: r.created_at,
         updated_at: r.updated_at,
         version: r.version,
+        status_reason: r.status_reason,
+        hsm_credentials: r.hsm_credentials,
+        ca_keys: r.ca_keys,
     })
 }
 
@@ -458,7 +467,8 @@ impl Store for SqliteStore {
             c.execute(
                 &format!(
                     "INSERT INTO instances ({INSTANCE_COLS}) VALUES \
-                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, \
+                     ?18, ?19, ?20)"
                 ),
                 params![
                     i.id,
@@ -478,6 +488,9 @@ impl Store for SqliteStore {
                     i.created_at,
                     i.updated_at,
                     i.version,
+                    i.status_reason,
+                    i.hsm_credentials,
+                    i.ca_keys,
                 ],
             )
             .map_err(map_err("instance"))?;
@@ -520,7 +533,8 @@ impl Store for SqliteStore {
                     "UPDATE instances SET name = ?1, region = ?2, status = ?3, vpc_quota = ?4, \
                      key_quota = ?5, secret_quota = ?6, spec = ?7, term_months = ?8, \
                      start_time = ?9, end_time = ?10, auto_renew = ?11, hsm_cluster_id = ?12, \
-                     ca_certificate_chain_pem = ?13, updated_at = ?14, version = version + 1 \
+                     ca_certificate_chain_pem = ?13, updated_at = ?14, status_reason = ?17, \
+                     hsm_credentials = ?18, ca_keys = ?19, version = version + 1 \
                      WHERE id = ?15 AND version = ?16",
                     params![
                         i.name,
@@ -539,6 +553,9 @@ impl Store for SqliteStore {
                         i.updated_at,
                         i.id,
                         i.version,
+                        i.status_reason,
+                        i.hsm_credentials,
+                        i.ca_keys,
                     ],
                 )
                 .map_err(map_err("instance"))?;
@@ -756,6 +773,28 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn replace_instance_vpcs(&self, instance_id: &str, vpc_ids: &[String]) -> Result<()> {
+        let (iid, vids) = (instance_id.to_owned(), vpc_ids.to_vec());
+        self.tx(move |c| {
+            if !instance_exists(c, &iid)? {
+                return Err(StoreError::NotFound(format!("instance {iid}")));
+            }
+            c.execute("DELETE FROM instance_vpcs WHERE instance_id = ?1", [&iid])
+                .map_err(map_err("instance vpcs"))?;
+            for vid in &vids {
+                load_vpc(c, vid)?;
+                c.execute(
+                    "INSERT INTO instance_vpcs (instance_id, vpc_id) VALUES (?1, ?2) \
+                     ON CONFLICT (instance_id, vpc_id) DO NOTHING",
+                    params![iid, vid],
+                )
+                .map_err(map_err("instance vpc"))?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn count_instance_vpcs(&self, instance_id: &str) -> Result<u64> {
         let iid = instance_id.to_owned();
         self.call(move |c| {
@@ -797,6 +836,33 @@ impl Store for SqliteStore {
                 .execute("DELETE FROM nonces WHERE expires_at <= ?1", [now])
                 .map_err(map_err("nonces"))?;
             u64::try_from(n).map_err(backend)
+        })
+        .await
+    }
+
+    async fn get_setting(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let name = name.to_owned();
+        self.call(move |c| {
+            c.query_row("SELECT value FROM settings WHERE name = ?1", [&name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(map_err("setting"))
+        })
+        .await
+    }
+
+    async fn insert_setting(&self, name: &str, value: &[u8]) -> Result<bool> {
+        let (name, value) = (name.to_owned(), value.to_vec());
+        self.call(move |c| {
+            let n = c
+                .execute(
+                    "INSERT INTO settings (name, value) VALUES (?1, ?2) \
+                     ON CONFLICT (name) DO NOTHING",
+                    params![name, value],
+                )
+                .map_err(map_err("setting"))?;
+            Ok(n == 1)
         })
         .await
     }

@@ -32,6 +32,9 @@ pub fn instance(id: &str) -> Instance {
         auto_renew: false,
         hsm_cluster_id: None,
         ca_certificate_chain_pem: String::new(),
+        status_reason: String::new(),
+        hsm_credentials: None,
+        ca_keys: None,
         created_at: 1_700_000_000,
         updated_at: 1_700_000_000,
         version: 1,
@@ -117,6 +120,7 @@ pub async fn instance_crud<S: Store>(s: &S) {
     let mut i = instance("kst-a");
     i.start_time = Some(1_700_000_100);
     i.ca_certificate_chain_pem = "-----BEGIN CERTIFICATE-----\n...".to_owned();
+    i.ca_keys = Some(vec![1, 0, 255, 7]);
     s.create_instance(&i).await.unwrap();
     assert_eq!(s.get_instance("kst-a").await.unwrap(), i);
     assert!(matches!(
@@ -128,6 +132,8 @@ pub async fn instance_crud<S: Store>(s: &S) {
     changed.auto_renew = true;
     changed.key_quota = 2000;
     changed.updated_at = 1_700_000_200;
+    changed.status_reason = "HSM node 10.0.0.2:8020 is sealed".to_owned();
+    changed.hsm_credentials = Some(vec![0; 3000]);
     let stored = s.update_instance(&changed).await.unwrap();
     assert_eq!(stored.version, 2);
     assert_eq!(stored.status, InstanceStatus::Connected);
@@ -357,6 +363,70 @@ pub async fn concurrent_writers<S: Store + Clone>(s: &S) {
     assert_eq!(ids.len(), 80);
 }
 
+pub async fn replace_vpcs<S: Store>(s: &S) {
+    s.create_instance(&instance("kst-r")).await.unwrap();
+    for id in ["vpc-1", "vpc-2", "vpc-3"] {
+        s.create_vpc(&vpc(id)).await.unwrap();
+    }
+    let ids = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    s.replace_instance_vpcs("kst-r", &ids(&["vpc-2", "vpc-1"]))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.instance_vpcs("kst-r").await.unwrap(),
+        ids(&["vpc-1", "vpc-2"])
+    );
+    // An unknown VPC changes nothing.
+    assert!(matches!(
+        s.replace_instance_vpcs("kst-r", &ids(&["vpc-3", "vpc-nope"]))
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        s.instance_vpcs("kst-r").await.unwrap(),
+        ids(&["vpc-1", "vpc-2"])
+    );
+    s.replace_instance_vpcs("kst-r", &ids(&["vpc-3", "vpc-3"]))
+        .await
+        .unwrap();
+    assert_eq!(s.instance_vpcs("kst-r").await.unwrap(), ids(&["vpc-3"]));
+    s.replace_instance_vpcs("kst-r", &[]).await.unwrap();
+    assert_eq!(s.count_instance_vpcs("kst-r").await.unwrap(), 0);
+    assert!(matches!(
+        s.replace_instance_vpcs("kst-nope", &[]).await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+pub async fn settings<S: Store + Clone>(s: &S) {
+    assert_eq!(s.get_setting("node-key-check").await.unwrap(), None);
+    assert!(s.insert_setting("node-key-check", b"first").await.unwrap());
+    assert!(!s.insert_setting("node-key-check", b"second").await.unwrap());
+    assert_eq!(
+        s.get_setting("node-key-check").await.unwrap().as_deref(),
+        Some(&b"first"[..])
+    );
+    // Racing initialisers: exactly one wins and every reader sees its value.
+    let mut tasks = Vec::new();
+    for n in 0..16u8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.insert_setting("race", &[n]).await.unwrap()
+        }));
+    }
+    let mut winners = 0;
+    for t in tasks {
+        if t.await.unwrap() {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+    assert_eq!(
+        s.get_setting("race").await.unwrap().map(|v| v.len()),
+        Some(1)
+    );
+}
+
 /// Every back-end-independent case, each on a fresh store from `make`.
 pub async fn run_all<S, F, Fut>(make: F)
 where
@@ -375,4 +445,6 @@ where
     nonces(&make().await).await;
     not_found(&make().await).await;
     concurrent_writers(&make().await).await;
+    replace_vpcs(&make().await).await;
+    settings(&make().await).await;
 }

@@ -39,6 +39,8 @@ cases!(
     nonces,
     not_found,
     concurrent_writers,
+    replace_vpcs,
+    settings,
 );
 
 #[tokio::test]
@@ -112,5 +114,5 @@ async fn run_all_on_fresh_files() {
         async move { SqliteStore::open(path).await.unwrap() }
     })
     .await;
-    assert_eq!(next.into_inner(), 11);
+    assert_eq!(next.into_inner(), 13);
 }
