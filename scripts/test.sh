@@ -6,6 +6,7 @@
 # Rust toolchain can run it:
 #   - the OpenSSL 3 command-line tool (an independent implementation for interop tests),
 #   - SoftHSM2 (a PKCS#11 token for the PKCS#11 backend's tests),
+#   - PostgreSQL (a throwaway server, scripts/postgres.sh, for the store's PostgreSQL tests),
 #   - a Python virtual environment (.venv-test) with the `cryptography` package,
 #   - a second one (.venv-dkms) with the official dedicated-KMS SDK for Python.
 # Then: cargo fmt --check, cargo clippy -D warnings, cargo doc -D warnings, every test.
@@ -27,6 +28,7 @@ missing=()
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-venv)
 command -v softhsm2-util >/dev/null 2>&1 || missing+=(softhsm2)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -gt 0 ]; then apt_install "${missing[@]}"; fi
 
 # The SoftHSM2 module the PKCS#11 tests load (crates/hsm/tests/pkcs11); they fail
@@ -87,7 +89,40 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 say "cargo doc (warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc --workspace --no-deps --locked --quiet
 
-# 5. Every test.
+# 5. A PostgreSQL server for the store's PostgreSQL tests (crates/store/tests/postgres.rs),
+#    which fail rather than pass silently without one. A server named by the caller's
+#    STRONGROOM_TEST_POSTGRES is used as it is; otherwise one is started from
+#    target/test-postgres and stopped when this script exits, however it exits.
+
+# Adds a command to the EXIT trap, keeping whatever the trap already ran.
+add_exit_trap() {
+    local command=$1 previous=""
+    if [ -n "$(trap -p EXIT)" ]; then
+        eval "set -- $(trap -p EXIT)"
+        previous=$3
+    fi
+    trap -- "$command${previous:+; $previous}" EXIT
+}
+
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+if [ -z "${STRONGROOM_TEST_POSTGRES:-}" ]; then
+    pg_dir="$(pwd)/target/test-postgres"
+    # A server left behind by an interrupted run would hold the port.
+    scripts/postgres.sh stop "$pg_dir" >/dev/null 2>&1 || true
+    pg_port=54329
+    while port_in_use "$pg_port"; do
+        pg_port=$((pg_port + 1))
+        [ "$pg_port" -lt 54400 ] || { echo "no free port for PostgreSQL in 54329-54399" >&2; exit 1; }
+    done
+    say "starting PostgreSQL in $pg_dir on 127.0.0.1:$pg_port"
+    printf -v stop_postgres '%q stop %q >/dev/null 2>&1 || true' "$(pwd)/scripts/postgres.sh" "$pg_dir"
+    add_exit_trap "$stop_postgres"
+    STRONGROOM_TEST_POSTGRES="$(scripts/postgres.sh start "$pg_dir" "$pg_port")"
+fi
+export STRONGROOM_TEST_POSTGRES
+
+# 6. Every test.
 say "tests"
 if command -v cargo-nextest >/dev/null 2>&1; then
     cargo nextest run --workspace --locked --no-fail-fast

@@ -1,8 +1,9 @@
 //! The KMS node's persistent state behind one [`Store`] trait.
 //!
 //! This crate is the only one in the workspace that sees SQL. The trait is async (the
-//! server runs on tokio); [`SqliteStore`] is the embedded default back end. A PostgreSQL
-//! back end implements the same trait and must pass the same [`testsuite`].
+//! server runs on tokio); [`SqliteStore`] is the embedded default back end and
+//! [`PostgresStore`] the one several KMS nodes can share. Both pass the same [`testsuite`]
+//! and apply the same [`MIGRATIONS`].
 //!
 //! Times are Unix seconds (`i64`). Identifiers are chosen by the caller (the server
 //! generates `kst-…`, `LTAI…` and so on); the store only enforces their uniqueness.
@@ -10,6 +11,7 @@
 
 mod migrations;
 mod model;
+mod postgres;
 mod sqlite;
 #[doc(hidden)]
 pub mod testsuite;
@@ -18,6 +20,7 @@ pub use migrations::{MIGRATIONS, Migration};
 pub use model::{
     AccessKey, AccessKeyStatus, HsmCluster, HsmNode, Instance, InstanceStatus, Page, PageOf, Vpc,
 };
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 use std::future::Future;

@@ -1,0 +1,983 @@
+//! The PostgreSQL back end: tokio-postgres behind a deadpool connection pool.
+//!
+//! Several KMS nodes may share one database, so every read-then-write runs in a
+//! transaction that locks the rows it read (`SELECT … FOR UPDATE`) at the default READ
+//! COMMITTED level; single-statement writes rely on PostgreSQL re-checking their `WHERE`
+//! clause after a concurrent update (the compare-and-set of [`Store::update_instance`]).
+//! Multi-statement reads (a page and its total, a cluster and its nodes) run in a
+//! read-only REPEATABLE READ transaction, so they see one snapshot.
+//!
+//! Text is ordered with `COLLATE "C"` (byte order), as SQLite orders it, whatever the
+//! database's locale.
+//!
+//! Connections are made without TLS: the database is expected on loopback or a private
+//! network (a URL asking for `sslmode=require` fails to connect rather than fall back).
+
+use std::fmt;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
+use tokio_postgres::config::Host;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{FromSql, ToSql};
+use tokio_postgres::{GenericClient, IsolationLevel, NoTls, Row, Transaction};
+
+use crate::migrations::{MIGRATIONS, latest};
+use crate::{
+    AccessKey, AccessKeyStatus, HsmCluster, HsmNode, Instance, InstanceStatus, Page, PageOf,
+    Result, Store, StoreError, Vpc,
+};
+
+/// Connections in the pool.
+const POOL_SIZE: usize = 16;
+
+/// Key of the transaction-scoped advisory lock that serialises migrations when several
+/// nodes start at once against one database (the ASCII bytes of `strongrm`).
+const MIGRATION_LOCK: i64 = 0x7374_726f_6e67_726d;
+
+/// How long to wait for a new connection, and for a free one from the pool.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// PostgreSQL-backed [`Store`]. Cloning shares the pool.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    /// `user@host:port/dbname`, for messages: never the password.
+    target: String,
+}
+
+impl fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let status = self.pool.status();
+        f.debug_struct("PostgresStore")
+            .field("target", &self.target)
+            .field("pool_size", &status.size)
+            .field("pool_max_size", &status.max_size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PostgresStore {
+    /// Connects to `postgres://user:password@host:port/dbname` (or `postgresql://…`),
+    /// opens a pool of 16 connections and applies pending migrations; nodes starting at
+    /// once against one database take turns. [`StoreError::SchemaTooNew`] if the database
+    /// was written by newer code.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let store = Self::with_pool(url)?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Builds the pool without connecting (connections are opened on first use).
+    fn with_pool(url: &str) -> Result<Self> {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(StoreError::Backend(
+                "the PostgreSQL store needs a postgres:// or postgresql:// URL".to_owned(),
+            ));
+        }
+        // The driver's messages never repeat the URL, so the password cannot leak here.
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Backend(format!("PostgreSQL URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(TIMEOUT);
+        }
+        let target = describe(&config);
+        let manager = Manager::from_config(
+            config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(TIMEOUT))
+            .create_timeout(Some(TIMEOUT))
+            .build()
+            .map_err(|e| StoreError::Backend(format!("PostgreSQL pool for {target}: {e}")))?;
+        Ok(Self { pool, target })
+    }
+
+    /// Highest applied migration version.
+    pub async fn schema_version(&self) -> Result<i64> {
+        let conn = self.conn().await?;
+        let row = conn
+            .query_one(
+                "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                &[],
+            )
+            .await
+            .map_err(map_err("schema_migrations"))?;
+        get(&row, 0, "schema_migrations")
+    }
+
+    /// Closes the pool: idle connections are dropped and further calls fail. Clones share
+    /// the pool, so this closes theirs too.
+    pub fn close(&self) {
+        self.pool.close();
+    }
+
+    /// A pooled connection.
+    async fn conn(&self) -> Result<Object> {
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Backend(format!("PostgreSQL at {}: {e}", self.target)))
+    }
+
+    /// Applies pending migrations, each in its own transaction, under an advisory lock so
+    /// that concurrent starters apply each one exactly once.
+    async fn migrate(&self) -> Result<()> {
+        let mut conn = self.conn().await?;
+        loop {
+            let tx = begin(&mut conn).await?;
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+                .await
+                .map_err(map_err("migration lock"))?;
+            tx.batch_execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (
+                    version    BIGINT PRIMARY KEY,
+                    name       TEXT NOT NULL,
+                    applied_at BIGINT NOT NULL
+                )",
+            )
+            .await
+            .map_err(map_err("schema_migrations"))?;
+            let row = tx
+                .query_one(
+                    "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
+                    &[],
+                )
+                .await
+                .map_err(map_err("schema_migrations"))?;
+            let current: i64 = get(&row, 0, "schema_migrations")?;
+            if current > latest() {
+                return Err(StoreError::SchemaTooNew {
+                    found: current,
+                    supported: latest(),
+                });
+            }
+            let Some(m) = MIGRATIONS.iter().find(|m| m.version > current) else {
+                tx.commit().await.map_err(map_err("commit migration"))?;
+                return Ok(());
+            };
+            tx.batch_execute(&postgres_sql(m.sql))
+                .await
+                .map_err(map_err(m.name))?;
+            tx.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at) \
+                 VALUES ($1, $2, CAST(EXTRACT(EPOCH FROM now()) AS BIGINT))",
+                &[&m.version, &m.name],
+            )
+            .await
+            .map_err(map_err("schema_migrations"))?;
+            tx.commit().await.map_err(map_err("commit migration"))?;
+        }
+    }
+}
+
+/// `user@host:port/dbname` for messages and `Debug`.
+fn describe(config: &tokio_postgres::Config) -> String {
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .map(|h| match h {
+            Host::Tcp(name) => name.clone(),
+            Host::Unix(path) => path.display().to_string(),
+        })
+        .collect();
+    let ports: Vec<String> = config.get_ports().iter().map(u16::to_string).collect();
+    format!(
+        "{}@{}:{}/{}",
+        config.get_user().unwrap_or(""),
+        hosts.join(","),
+        ports.join(","),
+        config.get_dbname().unwrap_or("")
+    )
+}
+
+/// The portable migration SQL in PostgreSQL's dialect: the word `BLOB` (whole word, any
+/// case) becomes `BYTEA`.
+fn postgres_sql(sql: &str) -> String {
+    fn flush(out: &mut String, word: &mut String) {
+        if word.eq_ignore_ascii_case("BLOB") {
+            out.push_str("BYTEA");
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    }
+    let mut out = String::with_capacity(sql.len() + 16);
+    let mut word = String::new();
+    for ch in sql.chars() {
+        if ch.is_alphanumeric() || ch == '_' || ch == '$' {
+            word.push(ch);
+        } else {
+            flush(&mut out, &mut word);
+            out.push(ch);
+        }
+    }
+    flush(&mut out, &mut word);
+    out
+}
+
+/// Maps driver errors: unique and foreign-key violations are conflicts naming `what`,
+/// anything else a back-end failure.
+fn map_err(what: &str) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
+    move |e| match e.code() {
+        Some(c) if *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::FOREIGN_KEY_VIOLATION => {
+            let detail = e.as_db_error().map_or("constraint", |d| d.message());
+            StoreError::Conflict(format!("{what}: {detail}"))
+        }
+        _ => StoreError::Backend(format!("{what}: {e}")),
+    }
+}
+
+/// Like [`map_err`], with a caller-written message for a conflict.
+fn map_conflict<'a>(
+    what: &'a str,
+    conflict: impl FnOnce() -> String + 'a,
+) -> impl FnOnce(tokio_postgres::Error) -> StoreError + 'a {
+    move |e| match map_err(what)(e) {
+        StoreError::Conflict(_) => StoreError::Conflict(conflict()),
+        other => other,
+    }
+}
+
+/// Decodes column `idx`; a type mismatch or an unexpected NULL is corrupt data.
+fn get<'a, T: FromSql<'a>>(row: &'a Row, idx: usize, what: &str) -> Result<T> {
+    row.try_get(idx)
+        .map_err(|e| StoreError::Corrupt(format!("{what} column {idx}: {e}")))
+}
+
+fn to_u32(v: i64, what: &str) -> Result<u32> {
+    u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} out of range: {v}")))
+}
+
+fn to_u64(v: i64, what: &str) -> Result<u64> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("{what} out of range: {v}")))
+}
+
+fn expect_one(n: u64, what: String) -> Result<()> {
+    if n == 0 {
+        Err(StoreError::NotFound(what))
+    } else {
+        Ok(())
+    }
+}
+
+fn position(i: usize) -> Result<i64> {
+    i64::try_from(i).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+/// Starts a read-only transaction that sees one snapshot throughout.
+async fn snapshot(conn: &mut Object) -> Result<Transaction<'_>> {
+    let client: &mut tokio_postgres::Client = conn;
+    client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(map_err("begin"))
+}
+
+/// Starts a READ COMMITTED read-write transaction.
+async fn begin(conn: &mut Object) -> Result<Transaction<'_>> {
+    let client: &mut tokio_postgres::Client = conn;
+    client.transaction().await.map_err(map_err("begin"))
+}
+
+async fn commit(tx: Transaction<'_>) -> Result<()> {
+    tx.commit().await.map_err(map_err("commit"))
+}
+
+async fn count(c: &(impl GenericClient + Sync), table: &str) -> Result<u64> {
+    let row = c
+        .query_one(&format!("SELECT COUNT(*) FROM {table}"), &[])
+        .await
+        .map_err(map_err(table))?;
+    to_u64(get(&row, 0, table)?, "count")
+}
+
+// ---- access keys ----
+
+const ACCESS_KEY_COLS: &str = "id, secret_ciphertext, status, description, created_at";
+
+fn access_key_from(r: &Row) -> Result<AccessKey> {
+    const W: &str = "access key";
+    Ok(AccessKey {
+        id: get(r, 0, W)?,
+        secret_ciphertext: get(r, 1, W)?,
+        status: AccessKeyStatus::parse(get(r, 2, W)?)?,
+        description: get(r, 3, W)?,
+        created_at: get(r, 4, W)?,
+    })
+}
+
+// ---- instances ----
+
+const INSTANCE_COLS: &str = "id, name, region, status, vpc_quota, key_quota, secret_quota, spec, \
+    term_months, start_time, end_time, auto_renew, hsm_cluster_id, ca_certificate_chain_pem, \
+    created_at, updated_at, version, status_reason, hsm_credentials, ca_keys";
+
+fn instance_from(r: &Row) -> Result<Instance> {
+    const W: &str = "instance";
+    Ok(Instance {
+        id: get(r, 0, W)?,
+        name: get(r, 1, W)?,
+        region: get(r, 2, W)?,
+        status: InstanceStatus::parse(get(r, 3, W)?)?,
+        vpc_quota: to_u32(get(r, 4, W)?, "vpc_quota")?,
+        key_quota: to_u32(get(r, 5, W)?, "key_quota")?,
+        secret_quota: to_u32(get(r, 6, W)?, "secret_quota")?,
+        spec: to_u32(get(r, 7, W)?, "spec")?,
+        term_months: to_u32(get(r, 8, W)?, "term_months")?,
+        start_time: get(r, 9, W)?,
+        end_time: get(r, 10, W)?,
+        auto_renew: get(r, 11, W)?,
+        hsm_cluster_id: get(r, 12, W)?,
+        ca_certificate_chain_pem: get(r, 13, W)?,
+        created_at: get(r, 14, W)?,
+        updated_at: get(r, 15, W)?,
+        version: get(r, 16, W)?,
+        status_reason: get(r, 17, W)?,
+        hsm_credentials: get(r, 18, W)?,
+        ca_keys: get(r, 19, W)?,
+    })
+}
+
+/// Reads one instance; with `lock`, holds its row lock until the transaction ends.
+async fn load_instance(c: &(impl GenericClient + Sync), id: &str, lock: bool) -> Result<Instance> {
+    let suffix = if lock { " FOR UPDATE" } else { "" };
+    let row = c
+        .query_opt(
+            &format!("SELECT {INSTANCE_COLS} FROM instances WHERE id = $1{suffix}"),
+            &[&id],
+        )
+        .await
+        .map_err(map_err("instance"))?
+        .ok_or_else(|| StoreError::NotFound(format!("instance {id}")))?;
+    instance_from(&row)
+}
+
+/// Whether the instance exists; with `lock`, holds its row lock until the transaction ends.
+async fn instance_exists(c: &(impl GenericClient + Sync), id: &str, lock: bool) -> Result<bool> {
+    let suffix = if lock { " FOR UPDATE" } else { "" };
+    c.query_opt(
+        &format!("SELECT 1 FROM instances WHERE id = $1{suffix}"),
+        &[&id],
+    )
+    .await
+    .map(|r| r.is_some())
+    .map_err(map_err("instance"))
+}
+
+/// Whether a row with this id exists in `table`; the row is key-share locked, so it
+/// cannot be deleted before the transaction ends.
+async fn row_exists(c: &(impl GenericClient + Sync), table: &str, id: &str) -> Result<bool> {
+    c.query_opt(
+        &format!("SELECT 1 FROM {table} WHERE id = $1 FOR KEY SHARE"),
+        &[&id],
+    )
+    .await
+    .map(|r| r.is_some())
+    .map_err(map_err(table))
+}
+
+// ---- clusters and VPCs ----
+
+/// Clusters with their nodes: a page of `hsm_clusters` (or one id) joined to its nodes.
+const CLUSTER_QUERY: &str = "SELECT c.id, c.name, c.created_at, n.address, n.zone \
+     FROM (SELECT id, name, created_at FROM hsm_clusters {filter}) c \
+     LEFT JOIN hsm_nodes n ON n.cluster_id = c.id \
+     ORDER BY c.id COLLATE \"C\", n.position";
+
+/// VPCs with their CIDR blocks, shaped like [`CLUSTER_QUERY`].
+const VPC_QUERY: &str = "SELECT v.id, v.name, v.created_at, b.cidr \
+     FROM (SELECT id, name, created_at FROM vpcs {filter}) v \
+     LEFT JOIN vpc_cidr_blocks b ON b.vpc_id = v.id \
+     ORDER BY v.id COLLATE \"C\", b.position";
+
+const BY_ID: &str = "WHERE id = $1";
+const BY_PAGE: &str = "ORDER BY id COLLATE \"C\" LIMIT $1 OFFSET $2";
+
+/// Folds joined rows (ordered by cluster) into clusters.
+fn clusters_from(rows: &[Row]) -> Result<Vec<HsmCluster>> {
+    const W: &str = "hsm cluster";
+    let mut out: Vec<HsmCluster> = Vec::new();
+    for r in rows {
+        let id: String = get(r, 0, W)?;
+        let address: Option<String> = get(r, 3, W)?;
+        let zone: Option<String> = get(r, 4, W)?;
+        let node = address
+            .zip(zone)
+            .map(|(address, zone)| HsmNode { address, zone });
+        match out.last_mut() {
+            Some(c) if c.id == id => c.nodes.extend(node),
+            _ => out.push(HsmCluster {
+                id,
+                name: get(r, 1, W)?,
+                nodes: node.into_iter().collect(),
+                created_at: get(r, 2, W)?,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+/// Folds joined rows (ordered by VPC) into VPCs.
+fn vpcs_from(rows: &[Row]) -> Result<Vec<Vpc>> {
+    const W: &str = "vpc";
+    let mut out: Vec<Vpc> = Vec::new();
+    for r in rows {
+        let id: String = get(r, 0, W)?;
+        let cidr: Option<String> = get(r, 3, W)?;
+        match out.last_mut() {
+            Some(v) if v.id == id => v.cidr_blocks.extend(cidr),
+            _ => out.push(Vpc {
+                id,
+                name: get(r, 1, W)?,
+                cidr_blocks: cidr.into_iter().collect(),
+                created_at: get(r, 2, W)?,
+            }),
+        }
+    }
+    Ok(out)
+}
+
+fn page_params(page: Page) -> [i64; 2] {
+    let (limit, offset) = page.limit_offset();
+    [limit, offset]
+}
+
+impl Store for PostgresStore {
+    async fn health(&self) -> Result<()> {
+        let conn = self.conn().await?;
+        conn.execute("SELECT 1", &[])
+            .await
+            .map_err(map_err("health"))?;
+        Ok(())
+    }
+
+    async fn create_access_key(&self, key: &AccessKey) -> Result<()> {
+        let conn = self.conn().await?;
+        conn.execute(
+            &format!("INSERT INTO access_keys ({ACCESS_KEY_COLS}) VALUES ($1, $2, $3, $4, $5)"),
+            &[
+                &key.id,
+                &key.secret_ciphertext,
+                &key.status.as_str(),
+                &key.description,
+                &key.created_at,
+            ],
+        )
+        .await
+        .map_err(map_conflict("access key", || {
+            format!("access key {} exists", key.id)
+        }))?;
+        Ok(())
+    }
+
+    async fn get_access_key(&self, id: &str) -> Result<AccessKey> {
+        let conn = self.conn().await?;
+        let row = conn
+            .query_opt(
+                &format!("SELECT {ACCESS_KEY_COLS} FROM access_keys WHERE id = $1"),
+                &[&id],
+            )
+            .await
+            .map_err(map_err("access key"))?
+            .ok_or_else(|| StoreError::NotFound(format!("access key {id}")))?;
+        access_key_from(&row)
+    }
+
+    async fn list_access_keys(&self, page: Page) -> Result<PageOf<AccessKey>> {
+        let mut conn = self.conn().await?;
+        let tx = snapshot(&mut conn).await?;
+        let [limit, offset] = page_params(page);
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {ACCESS_KEY_COLS} FROM access_keys ORDER BY id COLLATE \"C\" \
+                     LIMIT $1 OFFSET $2"
+                ),
+                &[&limit, &offset],
+            )
+            .await
+            .map_err(map_err("access keys"))?;
+        let items = rows.iter().map(access_key_from).collect::<Result<_>>()?;
+        let total = count(&tx, "access_keys").await?;
+        commit(tx).await?;
+        Ok(PageOf { items, total })
+    }
+
+    async fn set_access_key_status(&self, id: &str, status: AccessKeyStatus) -> Result<()> {
+        let conn = self.conn().await?;
+        let n = conn
+            .execute(
+                "UPDATE access_keys SET status = $1 WHERE id = $2",
+                &[&status.as_str(), &id],
+            )
+            .await
+            .map_err(map_err("access key"))?;
+        expect_one(n, format!("access key {id}"))
+    }
+
+    async fn delete_access_key(&self, id: &str) -> Result<()> {
+        let conn = self.conn().await?;
+        let n = conn
+            .execute("DELETE FROM access_keys WHERE id = $1", &[&id])
+            .await
+            .map_err(map_err("access key"))?;
+        expect_one(n, format!("access key {id}"))
+    }
+
+    async fn create_instance(&self, i: &Instance) -> Result<()> {
+        let conn = self.conn().await?;
+        let params: [&(dyn ToSql + Sync); 20] = [
+            &i.id,
+            &i.name,
+            &i.region,
+            &i.status.as_str(),
+            &i64::from(i.vpc_quota),
+            &i64::from(i.key_quota),
+            &i64::from(i.secret_quota),
+            &i64::from(i.spec),
+            &i64::from(i.term_months),
+            &i.start_time,
+            &i.end_time,
+            &i.auto_renew,
+            &i.hsm_cluster_id,
+            &i.ca_certificate_chain_pem,
+            &i.created_at,
+            &i.updated_at,
+            &i.version,
+            &i.status_reason,
+            &i.hsm_credentials,
+            &i.ca_keys,
+        ];
+        conn.execute(
+            &format!(
+                "INSERT INTO instances ({INSTANCE_COLS}) VALUES \
+                 ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, \
+                 $18, $19, $20)"
+            ),
+            &params,
+        )
+        .await
+        .map_err(map_err("instance"))?;
+        Ok(())
+    }
+
+    async fn get_instance(&self, id: &str) -> Result<Instance> {
+        let conn = self.conn().await?;
+        load_instance(&**conn, id, false).await
+    }
+
+    async fn list_instances(&self, page: Page) -> Result<PageOf<Instance>> {
+        let mut conn = self.conn().await?;
+        let tx = snapshot(&mut conn).await?;
+        let [limit, offset] = page_params(page);
+        let rows = tx
+            .query(
+                &format!(
+                    "SELECT {INSTANCE_COLS} FROM instances ORDER BY id COLLATE \"C\" \
+                     LIMIT $1 OFFSET $2"
+                ),
+                &[&limit, &offset],
+            )
+            .await
+            .map_err(map_err("instances"))?;
+        let items = rows.iter().map(instance_from).collect::<Result<_>>()?;
+        let total = count(&tx, "instances").await?;
+        commit(tx).await?;
+        Ok(PageOf { items, total })
+    }
+
+    async fn update_instance(&self, i: &Instance) -> Result<Instance> {
+        let conn = self.conn().await?;
+        let params: [&(dyn ToSql + Sync); 19] = [
+            &i.name,
+            &i.region,
+            &i.status.as_str(),
+            &i64::from(i.vpc_quota),
+            &i64::from(i.key_quota),
+            &i64::from(i.secret_quota),
+            &i64::from(i.spec),
+            &i64::from(i.term_months),
+            &i.start_time,
+            &i.end_time,
+            &i.auto_renew,
+            &i.hsm_cluster_id,
+            &i.ca_certificate_chain_pem,
+            &i.updated_at,
+            &i.id,
+            &i.version,
+            &i.status_reason,
+            &i.hsm_credentials,
+            &i.ca_keys,
+        ];
+        // One statement: PostgreSQL re-evaluates `version = $16` on the newest row version
+        // after waiting for a concurrent writer, so the compare-and-set cannot lose an update.
+        let row = conn
+            .query_opt(
+                &format!(
+                    "UPDATE instances SET name = $1, region = $2, status = $3, vpc_quota = $4, \
+                     key_quota = $5, secret_quota = $6, spec = $7, term_months = $8, \
+                     start_time = $9, end_time = $10, auto_renew = $11, hsm_cluster_id = $12, \
+                     ca_certificate_chain_pem = $13, updated_at = $14, status_reason = $17, \
+                     hsm_credentials = $18, ca_keys = $19, version = version + 1 \
+                     WHERE id = $15 AND version = $16 RETURNING {INSTANCE_COLS}"
+                ),
+                &params,
+            )
+            .await
+            .map_err(map_err("instance"))?;
+        match row {
+            Some(row) => instance_from(&row),
+            None if instance_exists(&**conn, &i.id, false).await? => Err(StoreError::Conflict(
+                format!("instance {} version {} is stale", i.id, i.version),
+            )),
+            None => Err(StoreError::NotFound(format!("instance {}", i.id))),
+        }
+    }
+
+    async fn delete_instance(&self, id: &str) -> Result<()> {
+        let conn = self.conn().await?;
+        let n = conn
+            .execute("DELETE FROM instances WHERE id = $1", &[&id])
+            .await
+            .map_err(map_err("instance"))?;
+        expect_one(n, format!("instance {id}"))
+    }
+
+    async fn bind_cluster(&self, instance_id: &str, cluster_id: &str) -> Result<Instance> {
+        let mut conn = self.conn().await?;
+        let tx = begin(&mut conn).await?;
+        let inst = load_instance(&tx, instance_id, true).await?;
+        if !row_exists(&tx, "hsm_clusters", cluster_id).await? {
+            return Err(StoreError::NotFound(format!("hsm cluster {cluster_id}")));
+        }
+        match inst.hsm_cluster_id.as_deref() {
+            Some(bound) if bound == cluster_id => return Ok(inst),
+            Some(bound) => {
+                return Err(StoreError::Conflict(format!(
+                    "instance {instance_id} is already bound to cluster {bound}"
+                )));
+            }
+            None => {}
+        }
+        // The unique index on hsm_cluster_id settles a race with another instance: the
+        // loser waits for the winner's commit and then fails here.
+        let row = tx
+            .query_one(
+                &format!(
+                    "UPDATE instances SET hsm_cluster_id = $1, version = version + 1 \
+                     WHERE id = $2 RETURNING {INSTANCE_COLS}"
+                ),
+                &[&cluster_id, &instance_id],
+            )
+            .await
+            .map_err(map_conflict("instance", || {
+                format!("cluster {cluster_id} is bound to another instance")
+            }))?;
+        let updated = instance_from(&row)?;
+        commit(tx).await?;
+        Ok(updated)
+    }
+
+    async fn create_cluster(&self, cluster: &HsmCluster) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let tx = begin(&mut conn).await?;
+        tx.execute(
+            "INSERT INTO hsm_clusters (id, name, created_at) VALUES ($1, $2, $3)",
+            &[&cluster.id, &cluster.name, &cluster.created_at],
+        )
+        .await
+        .map_err(map_conflict("hsm cluster", || {
+            format!("hsm cluster {} exists", cluster.id)
+        }))?;
+        for (i, n) in cluster.nodes.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO hsm_nodes (cluster_id, position, address, zone) \
+                 VALUES ($1, $2, $3, $4)",
+                &[&cluster.id, &position(i)?, &n.address, &n.zone],
+            )
+            .await
+            .map_err(map_err("hsm node"))?;
+        }
+        commit(tx).await
+    }
+
+    async fn get_cluster(&self, id: &str) -> Result<HsmCluster> {
+        let conn = self.conn().await?;
+        let rows = conn
+            .query(&CLUSTER_QUERY.replace("{filter}", BY_ID), &[&id])
+            .await
+            .map_err(map_err("hsm cluster"))?;
+        clusters_from(&rows)?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound(format!("hsm cluster {id}")))
+    }
+
+    async fn list_clusters(&self, page: Page) -> Result<PageOf<HsmCluster>> {
+        let mut conn = self.conn().await?;
+        let tx = snapshot(&mut conn).await?;
+        let [limit, offset] = page_params(page);
+        let rows = tx
+            .query(
+                &CLUSTER_QUERY.replace("{filter}", BY_PAGE),
+                &[&limit, &offset],
+            )
+            .await
+            .map_err(map_err("hsm clusters"))?;
+        let items = clusters_from(&rows)?;
+        let total = count(&tx, "hsm_clusters").await?;
+        commit(tx).await?;
+        Ok(PageOf { items, total })
+    }
+
+    async fn delete_cluster(&self, id: &str) -> Result<()> {
+        let conn = self.conn().await?;
+        let n = conn
+            .execute("DELETE FROM hsm_clusters WHERE id = $1", &[&id])
+            .await
+            .map_err(map_conflict("hsm cluster", || {
+                format!("cluster {id} is bound to an instance")
+            }))?;
+        expect_one(n, format!("hsm cluster {id}"))
+    }
+
+    async fn create_vpc(&self, vpc: &Vpc) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let tx = begin(&mut conn).await?;
+        tx.execute(
+            "INSERT INTO vpcs (id, name, created_at) VALUES ($1, $2, $3)",
+            &[&vpc.id, &vpc.name, &vpc.created_at],
+        )
+        .await
+        .map_err(map_conflict("vpc", || format!("vpc {} exists", vpc.id)))?;
+        for (i, cidr) in vpc.cidr_blocks.iter().enumerate() {
+            tx.execute(
+                "INSERT INTO vpc_cidr_blocks (vpc_id, position, cidr) VALUES ($1, $2, $3)",
+                &[&vpc.id, &position(i)?, cidr],
+            )
+            .await
+            .map_err(map_err("vpc cidr block"))?;
+        }
+        commit(tx).await
+    }
+
+    async fn get_vpc(&self, id: &str) -> Result<Vpc> {
+        let conn = self.conn().await?;
+        let rows = conn
+            .query(&VPC_QUERY.replace("{filter}", BY_ID), &[&id])
+            .await
+            .map_err(map_err("vpc"))?;
+        vpcs_from(&rows)?
+            .pop()
+            .ok_or_else(|| StoreError::NotFound(format!("vpc {id}")))
+    }
+
+    async fn list_vpcs(&self, page: Page) -> Result<PageOf<Vpc>> {
+        let mut conn = self.conn().await?;
+        let tx = snapshot(&mut conn).await?;
+        let [limit, offset] = page_params(page);
+        let rows = tx
+            .query(&VPC_QUERY.replace("{filter}", BY_PAGE), &[&limit, &offset])
+            .await
+            .map_err(map_err("vpcs"))?;
+        let items = vpcs_from(&rows)?;
+        let total = count(&tx, "vpcs").await?;
+        commit(tx).await?;
+        Ok(PageOf { items, total })
+    }
+
+    async fn delete_vpc(&self, id: &str) -> Result<()> {
+        let conn = self.conn().await?;
+        let n = conn
+            .execute("DELETE FROM vpcs WHERE id = $1", &[&id])
+            .await
+            .map_err(map_conflict("vpc", || {
+                format!("vpc {id} is bound to an instance")
+            }))?;
+        expect_one(n, format!("vpc {id}"))
+    }
+
+    async fn bind_vpc(&self, instance_id: &str, vpc_id: &str) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let tx = begin(&mut conn).await?;
+        if !row_exists(&tx, "instances", instance_id).await? {
+            return Err(StoreError::NotFound(format!("instance {instance_id}")));
+        }
+        if !row_exists(&tx, "vpcs", vpc_id).await? {
+            return Err(StoreError::NotFound(format!("vpc {vpc_id}")));
+        }
+        tx.execute(
+            "INSERT INTO instance_vpcs (instance_id, vpc_id) VALUES ($1, $2)",
+            &[&instance_id, &vpc_id],
+        )
+        .await
+        .map_err(map_conflict("instance vpc", || {
+            format!("vpc {vpc_id} is already bound to instance {instance_id}")
+        }))?;
+        commit(tx).await
+    }
+
+    async fn unbind_vpc(&self, instance_id: &str, vpc_id: &str) -> Result<()> {
+        let conn = self.conn().await?;
+        let n = conn
+            .execute(
+                "DELETE FROM instance_vpcs WHERE instance_id = $1 AND vpc_id = $2",
+                &[&instance_id, &vpc_id],
+            )
+            .await
+            .map_err(map_err("instance vpc"))?;
+        expect_one(
+            n,
+            format!("binding of vpc {vpc_id} to instance {instance_id}"),
+        )
+    }
+
+    async fn instance_vpcs(&self, instance_id: &str) -> Result<Vec<String>> {
+        let conn = self.conn().await?;
+        let rows = conn
+            .query(
+                "SELECT vpc_id FROM instance_vpcs WHERE instance_id = $1 \
+                 ORDER BY vpc_id COLLATE \"C\"",
+                &[&instance_id],
+            )
+            .await
+            .map_err(map_err("instance vpcs"))?;
+        rows.iter().map(|r| get(r, 0, "instance vpcs")).collect()
+    }
+
+    async fn replace_instance_vpcs(&self, instance_id: &str, vpc_ids: &[String]) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let tx = begin(&mut conn).await?;
+        // The instance's row lock serialises concurrent replacements of its set.
+        if !instance_exists(&tx, instance_id, true).await? {
+            return Err(StoreError::NotFound(format!("instance {instance_id}")));
+        }
+        tx.execute(
+            "DELETE FROM instance_vpcs WHERE instance_id = $1",
+            &[&instance_id],
+        )
+        .await
+        .map_err(map_err("instance vpcs"))?;
+        for vpc_id in vpc_ids {
+            // An unknown VPC returns before the commit, so nothing changes.
+            if !row_exists(&tx, "vpcs", vpc_id).await? {
+                return Err(StoreError::NotFound(format!("vpc {vpc_id}")));
+            }
+            tx.execute(
+                "INSERT INTO instance_vpcs (instance_id, vpc_id) VALUES ($1, $2) \
+                 ON CONFLICT (instance_id, vpc_id) DO NOTHING",
+                &[&instance_id, vpc_id],
+            )
+            .await
+            .map_err(map_err("instance vpc"))?;
+        }
+        commit(tx).await
+    }
+
+    async fn count_instance_vpcs(&self, instance_id: &str) -> Result<u64> {
+        let conn = self.conn().await?;
+        let row = conn
+            .query_one(
+                "SELECT COUNT(*) FROM instance_vpcs WHERE instance_id = $1",
+                &[&instance_id],
+            )
+            .await
+            .map_err(map_err("instance vpcs"))?;
+        to_u64(get(&row, 0, "instance vpcs")?, "count")
+    }
+
+    async fn insert_nonce(
+        &self,
+        access_key_id: &str,
+        nonce: &str,
+        expires_at: i64,
+    ) -> Result<bool> {
+        let conn = self.conn().await?;
+        let n = conn
+            .execute(
+                "INSERT INTO nonces (access_key_id, nonce, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (access_key_id, nonce) DO NOTHING",
+                &[&access_key_id, &nonce, &expires_at],
+            )
+            .await
+            .map_err(map_err("nonce"))?;
+        Ok(n == 1)
+    }
+
+    async fn purge_expired_nonces(&self, now: i64) -> Result<u64> {
+        let conn = self.conn().await?;
+        conn.execute("DELETE FROM nonces WHERE expires_at <= $1", &[&now])
+            .await
+            .map_err(map_err("nonces"))
+    }
+
+    async fn get_setting(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        let conn = self.conn().await?;
+        let row = conn
+            .query_opt("SELECT value FROM settings WHERE name = $1", &[&name])
+            .await
+            .map_err(map_err("setting"))?;
+        row.map(|r| get(&r, 0, "setting")).transpose()
+    }
+
+    async fn insert_setting(&self, name: &str, value: &[u8]) -> Result<bool> {
+        let conn = self.conn().await?;
+        // A racing insert of the same name waits for the first one's commit, then does
+        // nothing: exactly one caller stores its value.
+        let n = conn
+            .execute(
+                "INSERT INTO settings (name, value) VALUES ($1, $2) \
+                 ON CONFLICT (name) DO NOTHING",
+                &[&name, &value],
+            )
+            .await
+            .map_err(map_err("setting"))?;
+        Ok(n == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn blob_becomes_bytea_as_a_whole_word_only() {
+        assert_eq!(
+            postgres_sql("a BLOB NOT NULL, b blob, c BLOBS, d blob_id, e xBLOB, f BLOB;"),
+            "a BYTEA NOT NULL, b BYTEA, c BLOBS, d blob_id, e xBLOB, f BYTEA;"
+        );
+        for m in MIGRATIONS {
+            assert!(!postgres_sql(m.sql).contains("BLOB"), "{}", m.name);
+        }
+    }
+
+    #[tokio::test]
+    async fn debug_never_shows_the_password() {
+        let s = PostgresStore::with_pool("postgres://kms:hunter2-secret@db.example:5433/strong")
+            .unwrap();
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("kms@db.example:5433/strong"), "{shown}");
+    }
+
+    #[test]
+    fn other_schemes_are_refused() {
+        assert!(matches!(
+            PostgresStore::with_pool("mysql://u:p@h/db"),
+            Err(StoreError::Backend(_))
+        ));
+        assert!(PostgresStore::with_pool("postgresql://u:p@h:1/db").is_ok());
+    }
+}
