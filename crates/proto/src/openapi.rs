@@ -469,6 +469,15 @@ fn lookup<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
+/// Decodes an `application/x-www-form-urlencoded` body or a query string: `a=b&c=d`,
+/// percent-decoded, `+` a space.
+///
+/// # Errors
+/// [`SignatureError::InvalidParameter`] for a bad `%XX` escape or text that is not UTF-8.
+pub fn decode_form(text: &str) -> Result<Vec<(String, String)>, SignatureError> {
+    decode_params(text)
+}
+
 /// Decodes `a=b&c=d` (`+` is a space, as form encoding has it).
 fn decode_params(text: &str) -> Result<Vec<(String, String)>, SignatureError> {
     text.split('&')

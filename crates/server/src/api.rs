@@ -1,0 +1,113 @@
+//! The management API's actions (`docs/management-api.md`): one dispatcher from the
+//! `Action` name to its handler. Handlers take the decoded parameters and answer a JSON
+//! object without `RequestId` (the HTTP layer adds it).
+
+pub mod access_keys;
+pub mod clusters;
+pub mod instances;
+pub mod params;
+pub mod vpcs;
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use strongroom_store::Store;
+
+use crate::app::App;
+use crate::error::ApiError;
+pub use params::Params;
+
+/// An authenticated request.
+#[derive(Debug, Clone)]
+pub struct Call {
+    /// The action.
+    pub action: String,
+    /// Every parameter.
+    pub params: Params,
+    /// Who signed it.
+    pub access_key_id: String,
+}
+
+/// A JSON object answer.
+pub type Answer = Map<String, Value>;
+
+/// Every action this node serves, in the order of the docs.
+pub const ACTIONS: &[&str] = &[
+    "CreateKmsInstance",
+    "GetKmsInstance",
+    "ListKmsInstances",
+    "ConnectKmsInstance",
+    "UpdateKmsInstanceBindVpc",
+    "GetKmsInstanceQuotaInfos",
+    "RenewKmsInstance",
+    "ReleaseKmsInstance",
+    "RegisterHsmCluster",
+    "GetHsmCluster",
+    "ListHsmClusters",
+    "DeregisterHsmCluster",
+    "CreateVpc",
+    "DescribeVpc",
+    "ListVpcs",
+    "DeleteVpc",
+    "CreateAccessKey",
+    "ListAccessKeys",
+    "UpdateAccessKey",
+    "DeleteAccessKey",
+];
+
+/// Runs one action.
+///
+/// # Errors
+/// The action's [`ApiError`]; [`ApiError::UnknownAction`] for a name not in [`ACTIONS`].
+pub async fn dispatch<S: Store + Clone>(
+    app: &Arc<App<S>>,
+    call: &Call,
+) -> Result<Answer, ApiError> {
+    let p = &call.params;
+    match call.action.as_str() {
+        "CreateKmsInstance" => instances::create(app, p).await,
+        "GetKmsInstance" => instances::get(app, p).await,
+        "ListKmsInstances" => instances::list(app, p).await,
+        "ConnectKmsInstance" => instances::connect(app, p).await,
+        "UpdateKmsInstanceBindVpc" => instances::bind_vpcs(app, p).await,
+        "GetKmsInstanceQuotaInfos" => instances::quota_infos(app, p).await,
+        "RenewKmsInstance" => instances::renew(app, p).await,
+        "ReleaseKmsInstance" => instances::release(app, p).await,
+        "RegisterHsmCluster" => clusters::register(app, p).await,
+        "GetHsmCluster" => clusters::get(app, p).await,
+        "ListHsmClusters" => clusters::list(app, p).await,
+        "DeregisterHsmCluster" => clusters::deregister(app, p).await,
+        "CreateVpc" => vpcs::create(app, p).await,
+        "DescribeVpc" => vpcs::describe(app, p).await,
+        "ListVpcs" => vpcs::list(app, p).await,
+        "DeleteVpc" => vpcs::delete(app, p).await,
+        "CreateAccessKey" => access_keys::create(app, p).await,
+        "ListAccessKeys" => access_keys::list(app, p).await,
+        "UpdateAccessKey" => access_keys::update(app, p, &call.access_key_id).await,
+        "DeleteAccessKey" => access_keys::delete(app, p, &call.access_key_id).await,
+        other => Err(ApiError::UnknownAction(other.to_owned())),
+    }
+}
+
+/// Builds an answer from `(name, value)` pairs.
+pub fn answer<const N: usize>(fields: [(&str, Value); N]) -> Answer {
+    fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
+}
+
+/// The paging fields of a list answer plus `wrapper: {item: [...]}`.
+pub fn page_answer(
+    page: strongroom_store::Page,
+    total: u64,
+    wrapper: &str,
+    item: &str,
+    items: Vec<Value>,
+) -> Answer {
+    let mut inner = Map::new();
+    inner.insert(item.to_owned(), Value::Array(items));
+    answer([
+        ("PageNumber", Value::from(page.number)),
+        ("PageSize", Value::from(page.size)),
+        ("TotalCount", Value::from(total)),
+        (wrapper, Value::Object(inner)),
+    ])
+}

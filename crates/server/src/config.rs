@@ -1,0 +1,287 @@
+//! The KMS node's configuration: a TOML file plus command-line overrides.
+//!
+//! ```toml
+//! data_dir = "strongroom-data"          # node key, SQLite file, management CA file
+//! database = "sqlite"                   # or "postgres://user:password@host:5432/db"
+//! # node_key_file = "strongroom-data/node.key"
+//! region = "cn-hangzhou"
+//!
+//! [management]
+//! listen = "127.0.0.1:8443"
+//! insecure_http = false                 # plain HTTP; refused unless listen is loopback
+//! server_names = ["localhost", "127.0.0.1"]
+//!
+//! [instances]
+//! enable_timeout_secs = 60
+//! ```
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Default management listener.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
+/// Default region id.
+pub const DEFAULT_REGION: &str = "cn-hangzhou";
+/// Default time an instance may take to reach its HSM cluster when enabled.
+pub const DEFAULT_ENABLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// The SQLite file inside the data directory.
+pub const SQLITE_FILE: &str = "kms.db";
+/// The node key file inside the data directory.
+pub const NODE_KEY_FILE: &str = "node.key";
+/// The management CA file written into the data directory.
+pub const MANAGEMENT_CA_FILE: &str = "management-ca.pem";
+
+/// A configuration problem, said so that the operator can fix it.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration: {0}")]
+pub struct ConfigError(pub String);
+
+/// Where the node keeps its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// The embedded default: `<data_dir>/kms.db`.
+    Sqlite(PathBuf),
+    /// A PostgreSQL URL (shared by several nodes).
+    Postgres(String),
+}
+
+/// The node's configuration, file and flags merged and checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// The store.
+    pub database: Database,
+    /// The node key file.
+    pub node_key_file: PathBuf,
+    /// Region id given to new instances and shown in ARNs.
+    pub region: String,
+    /// Management listener.
+    pub listen: SocketAddr,
+    /// Plain HTTP on the management listener (loopback only).
+    pub insecure_http: bool,
+    /// Names and addresses the management certificate carries.
+    pub server_names: Vec<String>,
+    /// Time an instance may take to reach its HSM cluster.
+    pub enable_timeout: Duration,
+}
+
+/// What the command line may set; `None` keeps the file's value or the default.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--database`.
+    pub database: Option<String>,
+    /// `--node-key-file`.
+    pub node_key_file: Option<PathBuf>,
+    /// `--region`.
+    pub region: Option<String>,
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--insecure-http`.
+    pub insecure_http: bool,
+    /// `--server-name` (repeatable); replaces the file's list when given.
+    pub server_names: Vec<String>,
+    /// `--enable-timeout-secs`.
+    pub enable_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    data_dir: Option<PathBuf>,
+    database: Option<String>,
+    node_key_file: Option<PathBuf>,
+    region: Option<String>,
+    #[serde(default)]
+    management: ManagementFile,
+    #[serde(default)]
+    instances: InstancesFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ManagementFile {
+    listen: Option<String>,
+    insecure_http: Option<bool>,
+    server_names: Option<Vec<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct InstancesFile {
+    enable_timeout_secs: Option<u64>,
+}
+
+impl Config {
+    /// Reads `file` (if any), applies `overrides`, fills defaults and checks the result.
+    ///
+    /// # Errors
+    /// [`ConfigError`] for an unreadable or invalid file, or an invalid combination (plain
+    /// HTTP on a non-loopback address, say).
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Self, ConfigError> {
+        let parsed = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?;
+                toml::from_str::<File>(&text)
+                    .map_err(|e| ConfigError(format!("{}: {e}", path.display())))?
+            }
+            None => File::default(),
+        };
+        let data_dir = overrides
+            .data_dir
+            .or(parsed.data_dir)
+            .unwrap_or_else(|| PathBuf::from("strongroom-data"));
+        let database = match overrides
+            .database
+            .or(parsed.database)
+            .unwrap_or_else(|| "sqlite".to_owned())
+        {
+            url if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Database::Postgres(url)
+            }
+            s if s == "sqlite" => Database::Sqlite(data_dir.join(SQLITE_FILE)),
+            s if s.starts_with("sqlite://") => {
+                Database::Sqlite(PathBuf::from(s.trim_start_matches("sqlite://")))
+            }
+            other => {
+                return Err(ConfigError(format!(
+                    "database {other:?}: expected \"sqlite\", \"sqlite:///path/kms.db\" or a \
+                     postgres:// URL"
+                )));
+            }
+        };
+        let node_key_file = overrides
+            .node_key_file
+            .or(parsed.node_key_file)
+            .unwrap_or_else(|| data_dir.join(NODE_KEY_FILE));
+        let region = overrides
+            .region
+            .or(parsed.region)
+            .unwrap_or_else(|| DEFAULT_REGION.to_owned());
+        if region.is_empty()
+            || region.len() > 64
+            || !region
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+        {
+            return Err(ConfigError(format!(
+                "region {region:?}: 1 to 64 letters, digits and '-'"
+            )));
+        }
+        let listen_text = overrides
+            .listen
+            .or(parsed.management.listen)
+            .unwrap_or_else(|| DEFAULT_LISTEN.to_owned());
+        let listen: SocketAddr = listen_text.parse().map_err(|_| {
+            ConfigError(format!(
+                "listen address {listen_text:?} is not IP:PORT (for example 0.0.0.0:8443)"
+            ))
+        })?;
+        let insecure_http =
+            overrides.insecure_http || parsed.management.insecure_http.unwrap_or(false);
+        if insecure_http && !listen.ip().is_loopback() {
+            return Err(ConfigError(format!(
+                "plain HTTP is allowed only on a loopback address, not {listen}; drop \
+                 insecure_http to serve HTTPS"
+            )));
+        }
+        let server_names = if overrides.server_names.is_empty() {
+            parsed
+                .management
+                .server_names
+                .unwrap_or_else(|| default_server_names(listen.ip()))
+        } else {
+            overrides.server_names
+        };
+        let enable_timeout = Duration::from_secs(
+            overrides
+                .enable_timeout_secs
+                .or(parsed.instances.enable_timeout_secs)
+                .unwrap_or(DEFAULT_ENABLE_TIMEOUT.as_secs()),
+        );
+        if enable_timeout.is_zero() {
+            return Err(ConfigError("enable_timeout_secs must be at least 1".into()));
+        }
+        Ok(Self {
+            data_dir,
+            database,
+            node_key_file,
+            region,
+            listen,
+            insecure_http,
+            server_names,
+            enable_timeout,
+        })
+    }
+
+    /// Where the management CA file is written.
+    pub fn management_ca_file(&self) -> PathBuf {
+        self.data_dir.join(MANAGEMENT_CA_FILE)
+    }
+}
+
+fn default_server_names(listen: IpAddr) -> Vec<String> {
+    let mut names = vec!["localhost".to_owned(), "127.0.0.1".to_owned()];
+    if !listen.is_unspecified() && !listen.is_loopback() {
+        names.push(listen.to_string());
+    }
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+    use super::*;
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = Config::load(None, Overrides::default()).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(
+            c.database,
+            Database::Sqlite(PathBuf::from("strongroom-data/kms.db"))
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(
+            &file,
+            "data_dir = \"/d\"\ndatabase = \"postgres://u@h/db\"\n[management]\nlisten = \"0.0.0.0:9443\"\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&file),
+            Overrides {
+                region: Some("eu-1".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.database, Database::Postgres("postgres://u@h/db".into()));
+        assert_eq!(c.node_key_file, PathBuf::from("/d/node.key"));
+        assert_eq!(c.region, "eu-1");
+        assert_eq!(c.listen.port(), 9443);
+    }
+
+    #[test]
+    fn plain_http_only_on_loopback_and_unknown_keys_refused() {
+        let refused = Config::load(
+            None,
+            Overrides {
+                listen: Some("0.0.0.0:8080".into()),
+                insecure_http: true,
+                ..Overrides::default()
+            },
+        );
+        assert!(refused.unwrap_err().0.contains("loopback"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(&file, "listne = \"x\"\n").unwrap();
+        assert!(Config::load(Some(&file), Overrides::default()).is_err());
+    }
+}

@@ -1,0 +1,161 @@
+//! The management API's one error type and its one mapping to the cloud's wire codes
+//! and HTTP statuses (`docs/management-api.md`, "Responses and errors").
+
+use strongroom_proto::openapi::SignatureError;
+use strongroom_store::StoreError;
+
+/// Why a management request failed. Every variant maps to exactly one wire code and
+/// HTTP status in [`ApiError::code`] and [`ApiError::status`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ApiError {
+    /// A required parameter is absent.
+    #[error(
+        "The input parameter \"{0}\" that is mandatory for processing this request is not supplied."
+    )]
+    MissingParameter(String),
+    /// A parameter has a value we do not accept.
+    #[error("The parameter {name} is invalid: {reason}")]
+    InvalidParameter {
+        /// The parameter.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `Version` is not `2016-01-20`.
+    #[error("Specified parameter Version is not valid: {0:?}; this API is version 2016-01-20.")]
+    InvalidVersion(String),
+    /// Unknown action.
+    #[error("Specified api is not found, please check your url and method: {0:?}.")]
+    UnknownAction(String),
+    /// The signature fields could not be read or checked.
+    #[error("{0}")]
+    Signature(SignatureError),
+    /// The nonce was used before.
+    #[error("Specified signature nonce was used already.")]
+    NonceUsed,
+    /// Unknown access key.
+    #[error("Specified access key is not found.")]
+    AccessKeyIdNotFound,
+    /// Disabled access key.
+    #[error("Specified access key is disabled.")]
+    AccessKeyInactive,
+    /// Unknown instance.
+    #[error("The specified KMS instance {0} is not found.")]
+    InstanceNotFound(String),
+    /// The instance's status does not allow the action.
+    #[error("{0}")]
+    InstanceStateInvalid(String),
+    /// Unknown HSM cluster.
+    #[error("The specified HSM cluster {0} is not found.")]
+    HsmClusterNotFound(String),
+    /// Unknown VPC.
+    #[error("The specified VPC {0} is not found.")]
+    VpcNotFound(String),
+    /// Unknown access key named as a parameter.
+    #[error("The specified access key {0} is not found.")]
+    AccessKeyNotFound(String),
+    /// The resource is bound or otherwise in use.
+    #[error("{0}")]
+    ResourceInUse(String),
+    /// A quota would be exceeded.
+    #[error("{0}")]
+    LimitExceeded(String),
+    /// The body is too large.
+    #[error("The request body is larger than {0} bytes.")]
+    TooLarge(usize),
+    /// The store cannot be reached.
+    #[error("The service is temporarily unavailable: {0}")]
+    Unavailable(String),
+    /// A fault of ours.
+    #[error("An internal error occurred: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// A bad parameter.
+    pub fn invalid(name: &str, reason: impl Into<String>) -> Self {
+        Self::InvalidParameter {
+            name: name.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    /// The cloud's error code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::MissingParameter(_) => "MissingParameter",
+            Self::InvalidParameter { .. } => "InvalidParameter",
+            Self::InvalidVersion(_) => "InvalidVersion",
+            Self::UnknownAction(_) => "InvalidAction.NotFound",
+            Self::Signature(e) => signature_code(e),
+            Self::NonceUsed => "SignatureNonceUsed",
+            Self::AccessKeyIdNotFound => "InvalidAccessKeyId.NotFound",
+            Self::AccessKeyInactive => "InvalidAccessKeyId.Inactive",
+            Self::InstanceNotFound(_) => "Forbidden.DKMSInstanceNotFound",
+            Self::InstanceStateInvalid(_) => "Forbidden.DKMSInstanceStateInvalid",
+            Self::HsmClusterNotFound(_) => "Forbidden.HsmClusterNotFound",
+            Self::VpcNotFound(_) => "Forbidden.VpcNotFound",
+            Self::AccessKeyNotFound(_) => "Forbidden.AccessKeyNotFound",
+            Self::ResourceInUse(_) => "Rejected.ResourceInUse",
+            Self::LimitExceeded(_) => "Rejected.LimitExceeded",
+            Self::TooLarge(_) => "RequestEntityTooLarge",
+            // The cloud's spelling, kept for clients that match on it.
+            Self::Unavailable(_) => "SerivceUnvailableTemporary",
+            Self::Internal(_) => "InternalFailure",
+        }
+    }
+
+    /// The HTTP status.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::UnknownAction(_)
+            | Self::AccessKeyIdNotFound
+            | Self::HsmClusterNotFound(_)
+            | Self::VpcNotFound(_)
+            | Self::AccessKeyNotFound(_) => 404,
+            Self::InstanceNotFound(_) | Self::InstanceStateInvalid(_) => 403,
+            Self::ResourceInUse(_) => 409,
+            Self::TooLarge(_) => 413,
+            Self::Unavailable(_) => 503,
+            Self::Internal(_) => 500,
+            _ => 400,
+        }
+    }
+}
+
+fn signature_code(e: &SignatureError) -> &'static str {
+    match e {
+        SignatureError::MissingParameter(_) => "MissingParameter",
+        SignatureError::IncompleteSignature(_) => "IncompleteSignature",
+        SignatureError::InvalidParameter("SignatureMethod") => "UnsupportedSignatureMethod",
+        SignatureError::InvalidParameter("SignatureVersion") => "UnsupportedSignatureVersion",
+        SignatureError::InvalidParameter(_) => "InvalidParameter",
+        SignatureError::InvalidTimestampFormat => "InvalidTimeStamp.Format",
+        SignatureError::TimestampExpired => "InvalidTimeStamp.Expired",
+        SignatureError::ContentHashMismatch => "ContentSHA256NotMatched",
+        SignatureError::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+        _ => "InvalidParameter",
+    }
+}
+
+impl From<SignatureError> for ApiError {
+    fn from(e: SignatureError) -> Self {
+        Self::Signature(e)
+    }
+}
+
+/// Store errors the handlers did not map themselves: a missing record named by a
+/// parameter is mapped where the parameter is known, so what reaches here is a conflict
+/// (someone else changed the record), a back-end failure or corrupt data.
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => Self::ResourceInUse(format!(
+                "The request conflicts with the current state ({what}); read it again and retry."
+            )),
+            StoreError::Backend(what) => Self::Unavailable(what),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
