@@ -17,6 +17,7 @@ pub mod auth;
 pub mod config;
 pub mod enable;
 pub mod error;
+pub mod gate;
 pub mod http;
 pub mod mgmt_tls;
 pub mod network;

@@ -29,6 +29,16 @@ pub enum NodeKeyError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The file is absent and may not be made: the database was initialised by another
+    /// node, whose key file this node needs.
+    #[error(
+        "node key file {path} does not exist, and this database was initialised with a node \
+         key: copy that file here (every node over one database needs the same node key file)"
+    )]
+    Missing {
+        /// The file.
+        path: PathBuf,
+    },
     /// The file does not hold a key.
     #[error("node key file {path} is not a {SEALING_KEY_LEN}-byte key ({len} bytes)")]
     Malformed {
@@ -96,6 +106,11 @@ impl NodeKey {
                 file.write_all(fresh.expose_secret()).map_err(io)?;
                 file.sync_all().map_err(io)?;
                 fresh
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(NodeKeyError::Missing {
+                    path: path.to_owned(),
+                });
             }
             Err(e) => return Err(io(e)),
         };

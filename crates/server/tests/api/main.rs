@@ -1,0 +1,14 @@
+//! The KMS node end to end: a real node (HTTPS, SQLite or PostgreSQL) driven by the
+//! official management SDK and by our client, with real HSM nodes behind it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::as_conversions,
+    missing_docs,
+    reason = "tests"
+)]
+
+mod sdk;
+mod support;

@@ -1,0 +1,230 @@
+//! Fixtures: a KMS node in process (initialised, HTTPS), and two HSM nodes in two zones
+//! set up as the guide's step 2 does (client and server certificates, properties, sync).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use strongroom_certs::password::Password;
+use strongroom_certs::tool::{GenerateOptions, GeneratedFiles, generate};
+use strongroom_crypto::passphrase::Argon2Params;
+use strongroom_crypto::secret::SecretBytes;
+use strongroom_hsm::admin::{self, OfficerClient, Trust};
+use strongroom_hsm::node::{Node, NodeOptions};
+use strongroom_hsm::officer::OfficerRequest;
+use strongroom_server::{Config, Overrides, RunningServer};
+use zeroize::Zeroizing;
+
+pub const OFFICER_PASSWORD: &str = "officer-password-1";
+pub const P12_PASSWORD: &str = "12345678";
+
+/// A KMS node and what a client needs to reach it.
+pub struct Kms {
+    pub server: RunningServer,
+    pub endpoint: String,
+    pub ca_file: PathBuf,
+    pub access_key_id: String,
+    pub access_key_secret: String,
+}
+
+/// Configuration of a node in `data_dir` on a free loopback port.
+pub fn config(data_dir: &Path, database: Option<&str>, node_key: Option<&Path>) -> Config {
+    Config::load(
+        None,
+        Overrides {
+            data_dir: Some(data_dir.to_owned()),
+            database: database.map(str::to_owned),
+            node_key_file: node_key.map(Path::to_owned),
+            listen: Some("127.0.0.1:0".into()),
+            enable_timeout_secs: Some(20),
+            ..Overrides::default()
+        },
+    )
+    .unwrap()
+}
+
+/// `init` then `start` in `data_dir`.
+pub async fn kms(data_dir: &Path) -> Kms {
+    let config = config(data_dir, None, None);
+    let init = strongroom_server::init(&config).await.unwrap();
+    let server = strongroom_server::start(config).await.unwrap();
+    Kms {
+        endpoint: server.local_addr.to_string(),
+        ca_file: server.ca_file.clone().unwrap(),
+        server,
+        access_key_id: init.access_key_id,
+        access_key_secret: init.access_key_secret.to_string(),
+    }
+}
+
+/// `init` (unless `node_key` is given: a second node) then `start`, over PostgreSQL.
+pub async fn kms_on(data_dir: &Path, url: &str, node_key: Option<&Path>) -> Kms {
+    let config = config(data_dir, Some(url), node_key);
+    let (access_key_id, access_key_secret) = match node_key {
+        None => {
+            let init = strongroom_server::init(&config).await.unwrap();
+            (init.access_key_id, init.access_key_secret.to_string())
+        }
+        Some(_) => (String::new(), String::new()),
+    };
+    let server = strongroom_server::start(config).await.unwrap();
+    Kms {
+        endpoint: server.local_addr.to_string(),
+        ca_file: server.ca_file.clone().unwrap(),
+        server,
+        access_key_id,
+        access_key_secret,
+    }
+}
+
+/// A fresh database on the test server (`STRONGROOM_TEST_POSTGRES`); its URL.
+pub async fn fresh_database() -> String {
+    let base = std::env::var("STRONGROOM_TEST_POSTGRES").unwrap_or_else(|_| {
+        panic!(
+            "STRONGROOM_TEST_POSTGRES is not set: run scripts/test.sh, which starts a \
+             loopback PostgreSQL for the tests"
+        )
+    });
+    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let mut suffix = [0u8; 8];
+    strongroom_crypto::random::fill(&mut suffix).unwrap();
+    let name = format!("sr_kms_{}", hex::encode(suffix));
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    match base.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{name}"),
+        None => panic!("{base} has no database part"),
+    }
+}
+
+/// Two HSM nodes in zones `zone-a` and `zone-b`, configured and synced.
+pub struct Hsms {
+    pub certs: GeneratedFiles,
+    pub primary: Node,
+    pub member: Node,
+}
+
+impl Hsms {
+    pub async fn start(dir: &Path) -> Self {
+        let certs = generate(&GenerateOptions::new(
+            dir.join("certs"),
+            Password::new(P12_PASSWORD.to_owned()),
+        ))
+        .unwrap();
+        let primary = hsm(&dir.join("primary"), "zone-a").await;
+        let member = hsm(&dir.join("member"), "zone-b").await;
+        for node in [&primary, &member] {
+            configure(node, &certs).await;
+        }
+        let mut p = officer(&primary).await;
+        let mut m = officer(&member).await;
+        admin::add_member(&mut p, &mut m).await.unwrap();
+        let results = p.call(&OfficerRequest::SyncCluster).await.unwrap();
+        assert_eq!(results[0]["synced"], true, "{results}");
+        Self {
+            certs,
+            primary,
+            member,
+        }
+    }
+
+    /// `RegisterHsmCluster`'s `Nodes`.
+    pub fn nodes_json(&self) -> String {
+        serde_json::json!([
+            {"Address": self.primary.host_addr().to_string(), "ZoneId": "zone-a"},
+            {"Address": self.member.host_addr().to_string(), "ZoneId": "zone-b"},
+        ])
+        .to_string()
+    }
+
+    #[allow(
+        dead_code,
+        reason = "used by the client tests that land with the client"
+    )]
+    pub fn client_p12_base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD
+            .encode(std::fs::read(&self.certs.client_p12).unwrap())
+    }
+
+    #[allow(
+        dead_code,
+        reason = "used by the client tests that land with the client"
+    )]
+    pub fn root_ca_pem(&self) -> String {
+        std::fs::read_to_string(&self.certs.rootca_pem).unwrap()
+    }
+}
+
+async fn hsm(state: &Path, zone: &str) -> Node {
+    Node::start(NodeOptions {
+        state_dir: state.to_owned(),
+        host_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        officer_listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        zone: zone.to_owned(),
+        password: Some(SecretBytes::copy_from(OFFICER_PASSWORD.as_bytes())),
+        unseal_key: None,
+        kdf: Argon2Params::INSECURE_FOR_TESTS,
+    })
+    .await
+    .unwrap()
+}
+
+async fn officer(node: &Node) -> OfficerClient {
+    let fingerprint =
+        strongroom_hsm::identity::parse_fingerprint(&node.identity_fingerprint()).unwrap();
+    let mut client = OfficerClient::connect(
+        &node.officer_addr().to_string(),
+        &Trust::Fingerprint(fingerprint),
+    )
+    .await
+    .unwrap();
+    client
+        .login(&Zeroizing::new(OFFICER_PASSWORD.to_owned()))
+        .await
+        .unwrap();
+    client
+}
+
+/// The guide's step 2 on one node.
+async fn configure(node: &Node, certs: &GeneratedFiles) {
+    let mut officer = officer(node).await;
+    let pem = std::fs::read_to_string(&certs.client_pem).unwrap();
+    officer
+        .call(&OfficerRequest::ImportClientCert { pem })
+        .await
+        .unwrap();
+    let der = std::fs::read(&certs.server_p12).unwrap();
+    officer
+        .call(&OfficerRequest::ImportServerCert {
+            p12: base64::engine::general_purpose::STANDARD.encode(der),
+            password: Zeroizing::new(P12_PASSWORD.to_owned()),
+        })
+        .await
+        .unwrap();
+    officer
+        .call(&OfficerRequest::SetProperties {
+            keep_alive_secs: Some(60),
+            header_len: Some(0),
+            encoding: Some("ASCII".to_owned()),
+            two_way: Some(true),
+            protocol: Some("TLSv1.2".to_owned()),
+        })
+        .await
+        .unwrap();
+    officer.call(&OfficerRequest::Restart).await.unwrap();
+}
+
+/// The interpreter of the venv with the official management SDK.
+pub fn mgmt_python() -> String {
+    std::env::var("STRONGROOM_KMS_MGMT_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "STRONGROOM_KMS_MGMT_PYTHON is not set: run scripts/test.sh, which makes \
+             .venv-kms-mgmt with the official management SDK"
+        )
+    })
+}
