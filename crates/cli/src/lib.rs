@@ -5,7 +5,9 @@
 mod bench;
 mod certs;
 mod hsm;
+mod mgmt;
 mod roles;
+mod server;
 
 use std::process::ExitCode;
 
@@ -28,18 +30,23 @@ enum Command {
     /// One HSM node (`hsm serve`) and the HSM management tool (`hsm admin`).
     Hsm(hsm::HsmArgs),
     /// One KMS node: the management API and the instance endpoints.
-    Server(NotBuilt),
+    Server(server::ServerArgs),
     /// The certificate tool: `certs generate -dir ./certs -pswd 12345678`.
     Certs(certs::CertsArgs),
     /// Everything on one machine, in one command.
     Quickstart(NotBuilt),
     /// Create the first administrator AccessKey of a KMS node.
-    Init(NotBuilt),
+    Init(server::InitArgs),
     /// Dedicated KMS instances: create, list, get, connect, bind-vpc, renew, release.
-    Instance(NotBuilt),
-    /// HSM clusters known to the KMS: register, list, get.
+    Instance(mgmt::instance::InstanceArgs),
+    /// HSM clusters known to the KMS: register, list, get, deregister.
     #[command(name = "hsm-cluster")]
-    HsmCluster(NotBuilt),
+    HsmCluster(mgmt::cluster::ClusterArgs),
+    /// VPCs (named sets of CIDR blocks) that instances bind: create, list, get, delete.
+    Vpc(mgmt::vpc::VpcArgs),
+    /// Administrator AccessKeys of the management API: create, list, disable, enable, delete.
+    #[command(name = "access-key")]
+    AccessKey(mgmt::access_key::AccessKeyArgs),
     /// Keys: create, list, describe, enable, disable, rotate, import, …
     Key(NotBuilt),
     /// Key aliases.
@@ -66,12 +73,14 @@ pub fn strongroom() -> ExitCode {
     match cli.command {
         Command::Bench(args) => bench::run(args),
         Command::Hsm(args) => hsm::run(args),
-        Command::Server(_) => roles::not_built("server", 5),
+        Command::Server(args) => server::run_server(args),
         Command::Certs(args) => certs::run(args),
         Command::Quickstart(_) => roles::not_built("quickstart", 9),
-        Command::Init(_) => roles::not_built("init", 5),
-        Command::Instance(_) => roles::not_built("instance", 5),
-        Command::HsmCluster(_) => roles::not_built("hsm-cluster", 5),
+        Command::Init(args) => server::run_init(args),
+        Command::Instance(args) => mgmt::instance::run(args),
+        Command::HsmCluster(args) => mgmt::cluster::run(args),
+        Command::Vpc(args) => mgmt::vpc::run(args),
+        Command::AccessKey(args) => mgmt::access_key::run(args),
         Command::Key(_) => roles::not_built("key", 6),
         Command::Alias(_) => roles::not_built("alias", 6),
         Command::Aap(_) => roles::not_built("aap", 7),

@@ -155,12 +155,7 @@ async fn process<S: Store + Clone>(
     req: Request<Incoming>,
 ) -> (String, Result<api::Answer, ApiError>) {
     let (parts, body) = req.into_parts();
-    let mut action = parts
-        .headers
-        .get("x-acs-action")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_owned();
+    let mut action = String::new();
     let outcome = async {
         if parts.method != hyper::Method::POST && parts.method != hyper::Method::GET {
             return Err(ApiError::invalid(
@@ -193,6 +188,7 @@ async fn process<S: Store + Clone>(
             body: &body,
         };
         let signed = openapi::parse(&view)?;
+        action.clone_from(&signed.action);
         auth::authenticate(app, &signed).await?;
         if signed.version != API_VERSION {
             return Err(ApiError::InvalidVersion(signed.version.clone()));

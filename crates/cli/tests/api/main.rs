@@ -12,6 +12,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 mod hsm;
+mod mgmt;
 
 #[test]
 fn the_guides_certificate_command_works_verbatim() {
@@ -98,7 +99,7 @@ fn strongroom_certs_generate_takes_options_and_refuses_short_passwords() {
 #[test]
 fn roles_not_built_yet_say_so() {
     let out = Command::new(env!("CARGO_BIN_EXE_strongroom"))
-        .args(["server", "--config", "/nonexistent"])
+        .args(["key", "create", "--spec", "Aliyun_AES_256"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));

@@ -10,5 +10,7 @@
     reason = "tests"
 )]
 
+mod lifecycle;
 mod sdk;
 mod support;
+mod two_nodes;

@@ -142,19 +142,11 @@ impl Hsms {
         .to_string()
     }
 
-    #[allow(
-        dead_code,
-        reason = "used by the client tests that land with the client"
-    )]
     pub fn client_p12_base64(&self) -> String {
         base64::engine::general_purpose::STANDARD
             .encode(std::fs::read(&self.certs.client_p12).unwrap())
     }
 
-    #[allow(
-        dead_code,
-        reason = "used by the client tests that land with the client"
-    )]
     pub fn root_ca_pem(&self) -> String {
         std::fs::read_to_string(&self.certs.rootca_pem).unwrap()
     }
