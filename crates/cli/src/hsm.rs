@@ -253,25 +253,10 @@ async fn serve(args: ServeArgs) -> ExitCode {
         println!("  host port not serving yet: {reason}");
     }
     let _ = io::stdout().flush();
-    wait_for_signal().await;
+    crate::signal::wait_for_shutdown().await;
     eprintln!("shutting down");
     node.shutdown().await;
     ExitCode::SUCCESS
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// The officer password: from `file`, else the environment, else a prompt on a

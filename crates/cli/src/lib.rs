@@ -8,6 +8,7 @@ mod hsm;
 mod mgmt;
 mod roles;
 mod server;
+mod signal;
 
 use std::process::ExitCode;
 

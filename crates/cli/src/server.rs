@@ -141,26 +141,11 @@ pub fn run_server(args: ServerArgs) -> ExitCode {
             server.scheme, server.local_addr
         );
         let _ = io::stdout().flush();
-        wait_for_signal().await;
+        crate::signal::wait_for_shutdown().await;
         eprintln!("shutting down");
         server.shutdown().await;
         ExitCode::SUCCESS
     })
-}
-
-async fn wait_for_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }
 
 /// Runs `strongroom init`.
