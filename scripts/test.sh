@@ -72,11 +72,13 @@ STRONGROOM_DKMS_PYTHON="$(pwd)/$sdk_venv/bin/python"
 export STRONGROOM_DKMS_PYTHON
 
 mgmt_venv=.venv-kms-mgmt
-if ! "$mgmt_venv/bin/python" -c 'import alibabacloud_kms20160120.client, alibabacloud_tea_openapi.models' >/dev/null 2>&1; then
+# With it, the independent implementations the key-import tests wrap material with:
+# `cryptography` (RSA-OAEP, AES) and `gmssl` (SM2, SM4).
+if ! "$mgmt_venv/bin/python" -c 'import alibabacloud_kms20160120.client, alibabacloud_tea_openapi.models, cryptography, gmssl' >/dev/null 2>&1; then
     say "creating $mgmt_venv with the official management SDK alibabacloud-kms20160120 3.3.1"
     rm -rf "$mgmt_venv"
     python3 -m venv "$mgmt_venv"
-    "$mgmt_venv/bin/pip" install --quiet --disable-pip-version-check 'alibabacloud-kms20160120==3.3.1' 'alibabacloud-tea-openapi==0.4.6'
+    "$mgmt_venv/bin/pip" install --quiet --disable-pip-version-check 'alibabacloud-kms20160120==3.3.1' 'alibabacloud-tea-openapi==0.4.6' 'cryptography>=42' 'gmssl==3.2.2'
 fi
 STRONGROOM_KMS_MGMT_PYTHON="$(pwd)/$mgmt_venv/bin/python"
 export STRONGROOM_KMS_MGMT_PYTHON

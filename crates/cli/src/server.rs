@@ -44,6 +44,10 @@ pub struct ConfigArgs {
     /// Seconds an instance may take to reach its HSM cluster when connected (default 60).
     #[arg(long, value_name = "SECONDS")]
     enable_timeout_secs: Option<u64>,
+    /// Seconds between two runs of the key maintenance task: deletion windows that
+    /// ended, automatic rotation, expiry of imported material (default 30).
+    #[arg(long, value_name = "SECONDS")]
+    maintenance_interval_secs: Option<u64>,
 }
 
 impl ConfigArgs {
@@ -59,6 +63,7 @@ impl ConfigArgs {
                 insecure_http: self.insecure_http,
                 server_names: self.server_name,
                 enable_timeout_secs: self.enable_timeout_secs,
+                maintenance_interval_secs: self.maintenance_interval_secs,
             },
         )
         .map_err(|e| e.to_string())

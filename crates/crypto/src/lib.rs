@@ -10,7 +10,8 @@
 //! - the domain key and key blobs ([`blob`]), sealing at rest ([`seal`]) and
 //!   passphrase-derived sealing keys ([`passphrase`]);
 //! - wrapping keys and the unwrapping of externally wrapped key material, BYOK
-//!   ([`import`]).
+//!   ([`import`]), and the user's side of it: wrapping material under a public wrapping
+//!   key ([`wrap`]).
 //!
 //! What it deliberately does not do: I/O, async, logging, or deciding who may call
 //! what. Plaintext key material lives only in [`secret::SecretBytes`] and the parsed
@@ -44,5 +45,6 @@ pub mod random;
 pub mod seal;
 pub mod secret;
 pub mod spec;
+pub mod wrap;
 
 pub use asymmetric::sm2::{SM2_DEFAULT_ID, SM2_MAX_PLAINTEXT};

@@ -115,6 +115,28 @@ impl KeyMaterial {
         }
     }
 
+    /// Whether `other` is the same key as `self` (a re-import of key material must be
+    /// the material the key version already holds).
+    ///
+    /// Symmetric keys compare their bytes in constant time. Key pairs compare their
+    /// public keys: a public key determines its private key (an EC point its scalar; an
+    /// RSA modulus its factors), so this holds whichever PKCS#8 encoding the material
+    /// came in, and it compares nothing secret. Material of different specs is never
+    /// the same key.
+    pub fn is_same_key(&self, other: &Self) -> bool {
+        if self.spec != other.spec {
+            return false;
+        }
+        match (&self.inner, &other.inner) {
+            (Inner::Aes(a), Inner::Aes(b)) | (Inner::Sm4(a), Inner::Sm4(b)) => a == b,
+            (Inner::Aes(_) | Inner::Sm4(_), _) | (_, Inner::Aes(_) | Inner::Sm4(_)) => false,
+            _ => match (&self.public, &other.public) {
+                (Some(a), Some(b)) => a == b,
+                _ => false,
+            },
+        }
+    }
+
     fn assemble(spec: KeySpec, inner: Inner) -> Result<Self> {
         let public_der = match &inner {
             Inner::Aes(_) | Inner::Sm4(_) => None,

@@ -79,7 +79,9 @@
 //! `SM2DSA`, `SM2PKE`, SM2 wrapping keys and data key pairs), SM3, `RSAES_OAEP_SHA_256`
 //! when the token refuses it (SoftHSM2 does), and key import (`GenerateWrappingKey`,
 //! `UnwrapKeyMaterial`) without it. With a token that accepts OAEP-SHA-256, import
-//! supports `RSAES_OAEP_SHA_256` of symmetric keys; the envelope algorithms are refused.
+//! supports `RSAES_OAEP_SHA_256` of symmetric keys; the envelope algorithms are refused,
+//! and so is re-import (`UnwrapKeyMaterial.bound`), which would need the key version's
+//! secret key outside the token to compare it with the new material.
 //!
 //! # Status
 //!

@@ -149,8 +149,18 @@ impl SoftwareBackend {
         self.seal(&op.key_id, &op.version_id, &material)
     }
 
+    /// Unwraps imported material inside the node and seals it for the key version. On
+    /// re-import (`bound` set) the version's current blob is opened too, and the new
+    /// material must be the same key ([`KeyMaterial::is_same_key`]).
     fn unwrap_key_material(&self, op: &pb::UnwrapKeyMaterial) -> Result<pb::KeyBlobReply> {
         require_ids(&op.key_id, &op.version_id)?;
+        let current = match op.bound.as_ref() {
+            Some(bound) => {
+                require_bound_to(op, bound)?;
+                Some(self.open(Some(bound))?)
+            }
+            None => None,
+        };
         let wrapping = self.open(op.wrapping_key.as_ref())?;
         let algorithm: strongroom_crypto::spec::WrappingAlgorithm =
             op.wrapping_algorithm.parse()?;
@@ -163,6 +173,14 @@ impl SoftwareBackend {
             &op.encrypted_key_material,
         )?;
         let key = Key::new(material, usage)?;
+        if let Some(current) = current
+            && !current.material().is_same_key(key.material())
+        {
+            return Err(HsmError::new(
+                pb::error::Code::ImportFailed,
+                "the material differs from the material this key version already holds",
+            ));
+        }
         self.seal(&op.key_id, &op.version_id, key.material())
     }
 
@@ -323,6 +341,34 @@ pub fn hash_message(op: &pb::Hash) -> Result<pb::HashReply> {
     Ok(pb::HashReply {
         digest: hash::hash(algorithm, &op.message),
     })
+}
+
+/// Refuses a re-import whose `bound` blob is presented as another key version than
+/// the one the material is imported into: the comparison must be with the material of
+/// this very version.
+fn require_bound_to(op: &pb::UnwrapKeyMaterial, bound: &pb::KeyRef) -> Result<()> {
+    if bound.key_id != op.key_id
+        || bound.version_id != op.version_id
+        || bound.key_spec != op.key_spec
+        || bound.key_usage != op.key_usage
+    {
+        return Err(HsmError::new(
+            pb::error::Code::InvalidBlob,
+            format!(
+                "the bound blob is presented as version {:?} of key {:?} ({}, {}), not as \
+                 the key version being imported, version {:?} of key {:?} ({}, {})",
+                bound.version_id,
+                bound.key_id,
+                bound.key_spec,
+                bound.key_usage,
+                op.version_id,
+                op.key_id,
+                op.key_spec,
+                op.key_usage
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn default_algorithm(key: &Key) -> Result<Algorithm> {

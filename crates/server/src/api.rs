@@ -3,9 +3,16 @@
 //! object without `RequestId` (the HTTP layer adds it).
 
 pub mod access_keys;
+pub mod aliases;
 pub mod clusters;
+pub mod crypto;
+pub mod import;
 pub mod instances;
+pub mod key_state;
+pub mod key_versions;
+pub mod keys;
 pub mod params;
+pub mod tags;
 pub mod vpcs;
 
 use std::sync::Arc;
@@ -53,6 +60,37 @@ pub const ACTIONS: &[&str] = &[
     "ListAccessKeys",
     "UpdateAccessKey",
     "DeleteAccessKey",
+    "CreateKey",
+    "DescribeKey",
+    "ListKeys",
+    "UpdateKeyDescription",
+    "EnableKey",
+    "DisableKey",
+    "ScheduleKeyDeletion",
+    "CancelKeyDeletion",
+    "SetDeletionProtection",
+    "TagResource",
+    "UntagResource",
+    "ListResourceTags",
+    "CreateAlias",
+    "UpdateAlias",
+    "DeleteAlias",
+    "ListAliases",
+    "ListAliasesByKeyId",
+    "CreateKeyVersion",
+    "DescribeKeyVersion",
+    "ListKeyVersions",
+    "UpdateRotationPolicy",
+    "GetPublicKey",
+    "GetParametersForImport",
+    "ImportKeyMaterial",
+    "DeleteKeyMaterial",
+    "Encrypt",
+    "Decrypt",
+    "AsymmetricEncrypt",
+    "AsymmetricDecrypt",
+    "AsymmetricSign",
+    "AsymmetricVerify",
 ];
 
 /// Runs one action.
@@ -85,6 +123,37 @@ pub async fn dispatch<S: Store + Clone>(
         "ListAccessKeys" => access_keys::list(app, p).await,
         "UpdateAccessKey" => access_keys::update(app, p, &call.access_key_id).await,
         "DeleteAccessKey" => access_keys::delete(app, p, &call.access_key_id).await,
+        "CreateKey" => keys::create(app, p).await,
+        "DescribeKey" => keys::describe(app, p).await,
+        "ListKeys" => keys::list(app, p).await,
+        "UpdateKeyDescription" => key_state::update_description(app, p).await,
+        "EnableKey" => key_state::enable(app, p).await,
+        "DisableKey" => key_state::disable(app, p).await,
+        "ScheduleKeyDeletion" => key_state::schedule_deletion(app, p).await,
+        "CancelKeyDeletion" => key_state::cancel_deletion(app, p).await,
+        "SetDeletionProtection" => key_state::set_deletion_protection(app, p).await,
+        "TagResource" => tags::tag(app, p).await,
+        "UntagResource" => tags::untag(app, p).await,
+        "ListResourceTags" => tags::list(app, p).await,
+        "CreateAlias" => aliases::create(app, p).await,
+        "UpdateAlias" => aliases::update(app, p).await,
+        "DeleteAlias" => aliases::delete(app, p).await,
+        "ListAliases" => aliases::list(app, p).await,
+        "ListAliasesByKeyId" => aliases::list_by_key(app, p).await,
+        "CreateKeyVersion" => key_versions::create(app, p).await,
+        "DescribeKeyVersion" => key_versions::describe(app, p).await,
+        "ListKeyVersions" => key_versions::list(app, p).await,
+        "UpdateRotationPolicy" => key_versions::update_rotation_policy(app, p).await,
+        "GetPublicKey" => keys::get_public_key(app, p).await,
+        "GetParametersForImport" => import::get_parameters(app, p).await,
+        "ImportKeyMaterial" => import::import_material(app, p).await,
+        "DeleteKeyMaterial" => import::delete_material(app, p).await,
+        "Encrypt" => crypto::encrypt(app, p).await,
+        "Decrypt" => crypto::decrypt(app, p).await,
+        "AsymmetricEncrypt" => crypto::asymmetric_encrypt(app, p).await,
+        "AsymmetricDecrypt" => crypto::asymmetric_decrypt(app, p).await,
+        "AsymmetricSign" => crypto::asymmetric_sign(app, p).await,
+        "AsymmetricVerify" => crypto::asymmetric_verify(app, p).await,
         other => Err(ApiError::UnknownAction(other.to_owned())),
     }
 }

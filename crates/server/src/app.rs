@@ -27,6 +27,8 @@ pub struct App<S> {
     pub account_id: String,
     /// This node's `HostId` in error responses.
     pub host_id: String,
+    /// The links to the instances' HSM clusters.
+    pub hsm: crate::hsm_pool::HsmPool,
 }
 
 impl<S: Store> App<S> {
@@ -51,6 +53,7 @@ impl<S: Store> App<S> {
             config,
             account_id,
             host_id,
+            hsm: crate::hsm_pool::HsmPool::default(),
         }))
     }
 
@@ -139,6 +142,30 @@ fn random_digits(len: usize) -> Result<String, ApiError> {
     Ok(first + &random_text(len.saturating_sub(1), b"0123456789")?)
 }
 
+/// A random UUID (version 4), lower-case, as the cloud's key version ids.
+///
+/// # Errors
+/// [`ApiError::Internal`] if the random generator fails.
+pub fn random_uuid() -> Result<String, ApiError> {
+    let mut bytes = [0u8; 16];
+    random::fill(&mut bytes).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if let Some(b) = bytes.get_mut(6) {
+        *b = (*b & 0x0f) | 0x40;
+    }
+    if let Some(b) = bytes.get_mut(8) {
+        *b = (*b & 0x3f) | 0x80;
+    }
+    let hex = hex::encode(bytes);
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        hex.get(0..8).unwrap_or_default(),
+        hex.get(8..12).unwrap_or_default(),
+        hex.get(12..16).unwrap_or_default(),
+        hex.get(16..20).unwrap_or_default(),
+        hex.get(20..32).unwrap_or_default()
+    ))
+}
+
 /// A request id in the cloud's shape (`8-4-4-4-12` upper-case hex).
 pub fn request_id() -> String {
     let mut bytes = [0u8; 16];
@@ -189,5 +216,10 @@ mod tests {
         let rid = request_id();
         assert_eq!(rid.len(), 36);
         assert_eq!(rid.matches('-').count(), 4);
+        let uuid = random_uuid().unwrap();
+        assert_eq!(uuid.len(), 36);
+        assert_eq!(&uuid[14..15], "4");
+        assert!(matches!(&uuid[19..20], "8" | "9" | "a" | "b"), "{uuid}");
+        assert_ne!(uuid, random_uuid().unwrap());
     }
 }

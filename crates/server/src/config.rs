@@ -13,6 +13,9 @@
 //!
 //! [instances]
 //! enable_timeout_secs = 60
+//!
+//! [keys]
+//! maintenance_interval_secs = 30         # deletion windows, rotation, material expiry
 //! ```
 
 use std::net::{IpAddr, SocketAddr};
@@ -27,6 +30,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8443";
 pub const DEFAULT_REGION: &str = "cn-hangzhou";
 /// Default time an instance may take to reach its HSM cluster when enabled.
 pub const DEFAULT_ENABLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default time between two runs of the key maintenance task.
+pub const DEFAULT_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(30);
 /// The SQLite file inside the data directory.
 pub const SQLITE_FILE: &str = "kms.db";
 /// The node key file inside the data directory.
@@ -67,6 +72,9 @@ pub struct Config {
     pub server_names: Vec<String>,
     /// Time an instance may take to reach its HSM cluster.
     pub enable_timeout: Duration,
+    /// Time between two runs of the key maintenance task (destroying keys whose
+    /// deletion window ended, automatic rotation, expiry of imported material).
+    pub maintenance_interval: Duration,
 }
 
 /// What the command line may set; `None` keeps the file's value or the default.
@@ -88,6 +96,8 @@ pub struct Overrides {
     pub server_names: Vec<String>,
     /// `--enable-timeout-secs`.
     pub enable_timeout_secs: Option<u64>,
+    /// `--maintenance-interval-secs`.
+    pub maintenance_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -101,6 +111,8 @@ struct File {
     management: ManagementFile,
     #[serde(default)]
     instances: InstancesFile,
+    #[serde(default)]
+    keys: KeysFile,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -115,6 +127,12 @@ struct ManagementFile {
 #[serde(deny_unknown_fields)]
 struct InstancesFile {
     enable_timeout_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeysFile {
+    maintenance_interval_secs: Option<u64>,
 }
 
 impl Config {
@@ -208,6 +226,17 @@ impl Config {
         if enable_timeout.is_zero() {
             return Err(ConfigError("enable_timeout_secs must be at least 1".into()));
         }
+        let maintenance_interval = Duration::from_secs(
+            overrides
+                .maintenance_interval_secs
+                .or(parsed.keys.maintenance_interval_secs)
+                .unwrap_or(DEFAULT_MAINTENANCE_INTERVAL.as_secs()),
+        );
+        if maintenance_interval.is_zero() {
+            return Err(ConfigError(
+                "maintenance_interval_secs must be at least 1".into(),
+            ));
+        }
         Ok(Self {
             data_dir,
             database,
@@ -217,6 +246,7 @@ impl Config {
             insecure_http,
             server_names,
             enable_timeout,
+            maintenance_interval,
         })
     }
 

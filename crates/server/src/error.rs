@@ -61,6 +61,41 @@ pub enum ApiError {
     /// A quota would be exceeded.
     #[error("{0}")]
     LimitExceeded(String),
+    /// Unknown key (or a destroyed one).
+    #[error("The specified Key is not found.")]
+    KeyNotFound(String),
+    /// Unknown alias.
+    #[error("The specified Alias {0} is not found.")]
+    AliasNotFound(String),
+    /// Unknown version of a known key.
+    #[error("The specified key version {0} is not found.")]
+    KeyVersionNotFound(String),
+    /// The key's state does not allow the action: `Rejected.<State>`.
+    #[error("The key is {state}: {message}")]
+    KeyState {
+        /// The key's state, wire name.
+        state: &'static str,
+        /// What was refused.
+        message: String,
+    },
+    /// EnableKey / DisableKey on a pending key.
+    #[error("{0}")]
+    StateModifiedFailed(String),
+    /// An alias name in use.
+    #[error("The alias {0} already exists.")]
+    AliasExists(String),
+    /// Deletion of a protected key.
+    #[error("The key {0} is protected from deletion; turn its deletion protection off first.")]
+    DeletionProtection(String),
+    /// The key cannot do this at all.
+    #[error("{0}")]
+    UnsupportedOperation(String),
+    /// The import token has expired.
+    #[error("The import token expired at {0}; get new import parameters.")]
+    ImportTokenExpired(String),
+    /// A ciphertext that does not decrypt (tampered, wrong context, wrong key).
+    #[error("The ciphertext is invalid: {0}")]
+    InvalidCiphertext(String),
     /// The body is too large.
     #[error("The request body is larger than {0} bytes.")]
     TooLarge(usize),
@@ -99,6 +134,16 @@ impl ApiError {
             Self::AccessKeyNotFound(_) => "Forbidden.AccessKeyNotFound",
             Self::ResourceInUse(_) => "Rejected.ResourceInUse",
             Self::LimitExceeded(_) => "Rejected.LimitExceeded",
+            Self::KeyNotFound(_) => "Forbidden.KeyNotFound",
+            Self::AliasNotFound(_) => "Forbidden.AliasNotFound",
+            Self::KeyVersionNotFound(_) => "Forbidden.KeyVersionNotFound",
+            Self::KeyState { state, .. } => rejected_code(state),
+            Self::StateModifiedFailed(_) => "Rejected.StateModifiedFailed",
+            Self::AliasExists(_) => "Rejected.AliasExist",
+            Self::DeletionProtection(_) => "Forbidden.DeletionProtection",
+            Self::UnsupportedOperation(_) => "UnsupportedOperation",
+            Self::ImportTokenExpired(_) => "Rejected.ImportTokenExpired",
+            Self::InvalidCiphertext(_) => "InvalidCiphertext",
             Self::TooLarge(_) => "RequestEntityTooLarge",
             // The cloud's spelling, kept for clients that match on it.
             Self::Unavailable(_) => "SerivceUnvailableTemporary",
@@ -113,14 +158,33 @@ impl ApiError {
             | Self::AccessKeyIdNotFound
             | Self::HsmClusterNotFound(_)
             | Self::VpcNotFound(_)
-            | Self::AccessKeyNotFound(_) => 404,
-            Self::InstanceNotFound(_) | Self::InstanceStateInvalid(_) => 403,
-            Self::ResourceInUse(_) => 409,
+            | Self::AccessKeyNotFound(_)
+            | Self::KeyNotFound(_)
+            | Self::AliasNotFound(_)
+            | Self::KeyVersionNotFound(_) => 404,
+            Self::InstanceNotFound(_)
+            | Self::InstanceStateInvalid(_)
+            | Self::DeletionProtection(_) => 403,
+            Self::ResourceInUse(_)
+            | Self::KeyState { .. }
+            | Self::StateModifiedFailed(_)
+            | Self::AliasExists(_) => 409,
             Self::TooLarge(_) => 413,
             Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,
             _ => 400,
         }
+    }
+}
+
+/// `Rejected.<State>` for a key state's wire name.
+fn rejected_code(state: &str) -> &'static str {
+    match state {
+        "Enabled" => "Rejected.Enabled",
+        "Disabled" => "Rejected.Disabled",
+        "PendingDeletion" => "Rejected.PendingDeletion",
+        "PendingImport" => "Rejected.PendingImport",
+        _ => "Rejected.StateModifiedFailed",
     }
 }
 
@@ -155,6 +219,7 @@ impl From<StoreError> for ApiError {
                 "The request conflicts with the current state ({what}); read it again and retry."
             )),
             StoreError::Backend(what) => Self::Unavailable(what),
+            StoreError::QuotaExceeded(what) => Self::LimitExceeded(what),
             other => Self::Internal(other.to_string()),
         }
     }

@@ -19,7 +19,7 @@ use crate::config::{Config, Database};
 use crate::mgmt_tls;
 use crate::node_key::NodeKey;
 use crate::store::AnyStore;
-use crate::{http, node_key};
+use crate::{http, maintenance, node_key};
 
 /// Why a node could not start or initialise.
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +128,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let (shutdown, stop) = watch::channel(false);
     let tasks = vec![
         tokio::spawn(http::serve(Arc::clone(&app), listener, tls, stop.clone())),
-        tokio::spawn(purge_nonces(Arc::clone(&app), stop)),
+        tokio::spawn(purge_nonces(Arc::clone(&app), stop.clone())),
+        tokio::spawn(maintenance::run(Arc::clone(&app), stop)),
     ];
     info!(%local_addr, scheme, "management API listening");
     Ok(RunningServer {

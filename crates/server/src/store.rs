@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use strongroom_store::{
-    AccessKey, AccessKeyStatus, HsmCluster, Instance, Page, PageOf, PostgresStore, Result,
-    SqliteStore, Store, Vpc,
+    AccessKey, AccessKeyStatus, Alias, HsmCluster, ImportParams, Instance, Key, KeyFilter,
+    KeyVersion, Page, PageOf, PostgresStore, Result, SqliteStore, Store, VersionMaterial, Vpc,
 };
 
 /// SQLite or PostgreSQL.
@@ -80,4 +80,26 @@ delegate! {
     fn purge_expired_nonces(&self, now: i64) -> u64;
     fn get_setting(&self, name: &str) -> Option<Vec<u8>>;
     fn insert_setting(&self, name: &str, value: &[u8]) -> bool;
+    fn create_key(&self, key: &Key, first: &KeyVersion, key_quota: u64) -> ();
+    fn get_key(&self, id: &str) -> Key;
+    fn list_keys(&self, filter: &KeyFilter, page: Page) -> PageOf<Key>;
+    fn update_key(&self, key: &Key) -> Key;
+    fn add_key_version(&self, key: &Key, version: &KeyVersion, key_quota: u64) -> Key;
+    fn get_key_version(&self, key_id: &str, version_id: &str) -> KeyVersion;
+    fn find_key_version(&self, version_id: &str) -> KeyVersion;
+    fn list_key_versions(&self, key_id: &str, page: Page) -> PageOf<KeyVersion>;
+    fn set_key_material(&self, key: &Key, versions: &[VersionMaterial]) -> Key;
+    fn count_instance_key_versions(&self, instance_id: &str) -> u64;
+    fn destroy_due_keys(&self, now: i64, limit: u32) -> Vec<String>;
+    fn keys_due_for_rotation(&self, now: i64, limit: u32) -> Vec<Key>;
+    fn keys_with_expired_material(&self, now: i64, limit: u32) -> Vec<Key>;
+    fn create_alias(&self, alias: &Alias) -> ();
+    fn get_alias(&self, name: &str) -> Alias;
+    fn update_alias(&self, name: &str, key_id: &str, updated_at: i64) -> Alias;
+    fn delete_alias(&self, name: &str) -> ();
+    fn list_aliases(&self, page: Page) -> PageOf<Alias>;
+    fn list_aliases_by_key(&self, key_id: &str, page: Page) -> PageOf<Alias>;
+    fn create_import_params(&self, params: &ImportParams) -> ();
+    fn get_import_params(&self, token: &str) -> ImportParams;
+    fn purge_expired_import_params(&self, now: i64) -> u64;
 }

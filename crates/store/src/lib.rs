@@ -9,6 +9,8 @@
 //! generates `kst-…`, `LTAI…` and so on); the store only enforces their uniqueness.
 #![warn(missing_docs)]
 
+mod key_sql;
+mod keys;
 mod migrations;
 mod model;
 mod postgres;
@@ -16,6 +18,7 @@ mod sqlite;
 #[doc(hidden)]
 pub mod testsuite;
 
+pub use keys::{Alias, ImportParams, Key, KeyFilter, KeyState, KeyVersion, Tag, VersionMaterial};
 pub use migrations::{MIGRATIONS, Migration};
 pub use model::{
     AccessKey, AccessKeyStatus, HsmCluster, HsmNode, Instance, InstanceStatus, Page, PageOf, Vpc,
@@ -38,6 +41,9 @@ pub enum StoreError {
     /// Stored data could not be decoded (an unknown enum value, an out-of-range number).
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// A quota would be exceeded (the instance's key quota, say); the text says which.
+    #[error("quota exceeded: {0}")]
+    QuotaExceeded(String),
     /// The database was written by a newer version of this code.
     #[error("database schema version {found} is newer than the supported {supported}")]
     SchemaTooNew {
@@ -88,7 +94,9 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::Conflict`] on a version mismatch or a cluster already bound elsewhere.
     fn update_instance(&self, instance: &Instance)
     -> impl Future<Output = Result<Instance>> + Send;
-    /// Deletes an instance and its VPC bindings.
+    /// Deletes an instance with its VPC bindings and its keys (releasing an instance
+    /// releases its keys): their versions, tags, aliases and import parameters go too, in
+    /// the same transaction.
     fn delete_instance(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
     /// Binds an HSM cluster to an instance (one cluster, one instance; idempotent for the
     /// same pair). Returns the updated instance.
@@ -152,4 +160,126 @@ pub trait Store: Send + Sync + 'static {
     /// initialise a shared database use this so that exactly one value wins.
     fn insert_setting(&self, name: &str, value: &[u8])
     -> impl Future<Output = Result<bool>> + Send;
+
+    /// Stores a new key with its first version, atomically with the quota check: if the
+    /// instance already holds `key_quota` key versions (of all its keys, in any state)
+    /// nothing is stored and the answer is [`StoreError::QuotaExceeded`]. Two nodes
+    /// racing for the last unit of quota cannot both succeed. [`StoreError::NotFound`]
+    /// if the instance does not exist; [`StoreError::Conflict`] if the key id exists.
+    fn create_key(
+        &self,
+        key: &Key,
+        first: &KeyVersion,
+        key_quota: u64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Reads one key.
+    fn get_key(&self, id: &str) -> impl Future<Output = Result<Key>> + Send;
+    /// Lists the keys matching `filter`, ordered by creation time then id.
+    fn list_keys(
+        &self,
+        filter: &KeyFilter,
+        page: Page,
+    ) -> impl Future<Output = Result<PageOf<Key>>> + Send;
+    /// Replaces a key's mutable fields (everything but id, instance, spec, usage, origin,
+    /// creator and creation time) if its stored row version equals `key.version`
+    /// (compare-and-set); returns the stored record with the incremented version.
+    /// [`StoreError::Conflict`] on a version mismatch.
+    fn update_key(&self, key: &Key) -> impl Future<Output = Result<Key>> + Send;
+    /// Adds a version to a key and updates the key (its new primary version and rotation
+    /// dates) in one transaction: compare-and-set on `key.version` as in
+    /// [`Store::update_key`], and the quota check of [`Store::create_key`].
+    fn add_key_version(
+        &self,
+        key: &Key,
+        version: &KeyVersion,
+        key_quota: u64,
+    ) -> impl Future<Output = Result<Key>> + Send;
+    /// Reads one version of a key.
+    fn get_key_version(
+        &self,
+        key_id: &str,
+        version_id: &str,
+    ) -> impl Future<Output = Result<KeyVersion>> + Send;
+    /// Reads a key version by its id alone (Decrypt finds the key from the version id a
+    /// ciphertext carries). Version ids are unique across all keys: the schema enforces it,
+    /// and [`Store::create_key`] / [`Store::add_key_version`] answer
+    /// [`StoreError::Conflict`] for an id in use.
+    fn find_key_version(&self, version_id: &str)
+    -> impl Future<Output = Result<KeyVersion>> + Send;
+    /// Lists a key's versions, oldest first (creation time, then version id).
+    fn list_key_versions(
+        &self,
+        key_id: &str,
+        page: Page,
+    ) -> impl Future<Output = Result<PageOf<KeyVersion>>> + Send;
+    /// Updates a key (compare-and-set, as [`Store::update_key`]) and sets or deletes the
+    /// material of the given versions, in one transaction (import, material deletion and
+    /// expiry). [`StoreError::NotFound`] if a version does not exist (nothing changes).
+    fn set_key_material(
+        &self,
+        key: &Key,
+        versions: &[VersionMaterial],
+    ) -> impl Future<Output = Result<Key>> + Send;
+    /// Number of key versions an instance holds (what its key quota counts).
+    fn count_instance_key_versions(
+        &self,
+        instance_id: &str,
+    ) -> impl Future<Output = Result<u64>> + Send;
+    /// Destroys up to `limit` keys that are `PendingDeletion` with `delete_date <= now`:
+    /// each with its versions (blobs), aliases and import parameters, each in one
+    /// statement or transaction. Returns the ids this call destroyed; a key destroyed by
+    /// another node at the same time is in exactly one node's answer.
+    fn destroy_due_keys(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Up to `limit` keys due for automatic rotation: rotation on, state `Enabled`,
+    /// `next_rotation <= now`; oldest due first.
+    fn keys_due_for_rotation(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Key>>> + Send;
+    /// Up to `limit` keys whose imported material has expired (`material_expires_at <=
+    /// now`) and that still hold material (state `Enabled` or `Disabled`, or
+    /// `PendingDeletion` with a blob left); soonest first.
+    fn keys_with_expired_material(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Key>>> + Send;
+
+    /// Stores a new alias; [`StoreError::Conflict`] if the name exists,
+    /// [`StoreError::NotFound`] if the key does not.
+    fn create_alias(&self, alias: &Alias) -> impl Future<Output = Result<()>> + Send;
+    /// Reads one alias by name.
+    fn get_alias(&self, name: &str) -> impl Future<Output = Result<Alias>> + Send;
+    /// Points an existing alias at another key; returns the updated alias.
+    fn update_alias(
+        &self,
+        name: &str,
+        key_id: &str,
+        updated_at: i64,
+    ) -> impl Future<Output = Result<Alias>> + Send;
+    /// Deletes an alias.
+    fn delete_alias(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Lists aliases ordered by name.
+    fn list_aliases(&self, page: Page) -> impl Future<Output = Result<PageOf<Alias>>> + Send;
+    /// Lists one key's aliases ordered by name.
+    fn list_aliases_by_key(
+        &self,
+        key_id: &str,
+        page: Page,
+    ) -> impl Future<Output = Result<PageOf<Alias>>> + Send;
+
+    /// Stores import parameters; [`StoreError::NotFound`] if the key does not exist.
+    fn create_import_params(
+        &self,
+        params: &ImportParams,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Reads import parameters by token.
+    fn get_import_params(&self, token: &str) -> impl Future<Output = Result<ImportParams>> + Send;
+    /// Deletes import parameters with `expires_at <= now`; returns how many.
+    fn purge_expired_import_params(&self, now: i64) -> impl Future<Output = Result<u64>> + Send;
 }

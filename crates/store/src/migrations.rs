@@ -97,6 +97,79 @@ CREATE TABLE settings (
 );
 ",
     },
+    Migration {
+        version: 3,
+        name: "keys, versions, aliases, import parameters",
+        sql: r"
+CREATE TABLE keys (
+    id                              TEXT PRIMARY KEY,
+    instance_id                     TEXT NOT NULL REFERENCES instances(id),
+    spec                            TEXT NOT NULL,
+    usage                           TEXT NOT NULL,
+    additional_usage                TEXT NOT NULL,
+    origin                          TEXT NOT NULL,
+    protection_level                TEXT NOT NULL,
+    description                     TEXT NOT NULL,
+    creator                         TEXT NOT NULL,
+    state                           TEXT NOT NULL,
+    created_at                      BIGINT NOT NULL,
+    delete_date                     BIGINT,
+    deletion_protection             BOOLEAN NOT NULL,
+    deletion_protection_description TEXT NOT NULL,
+    automatic_rotation              BOOLEAN NOT NULL,
+    rotation_interval_secs          BIGINT NOT NULL,
+    last_rotation                   BIGINT NOT NULL,
+    next_rotation                   BIGINT,
+    primary_version                 TEXT NOT NULL,
+    material_expires_at             BIGINT,
+    updated_at                      BIGINT NOT NULL,
+    version                         BIGINT NOT NULL
+);
+CREATE INDEX keys_instance ON keys(instance_id, created_at, id);
+CREATE INDEX keys_delete_date ON keys(state, delete_date);
+CREATE INDEX keys_next_rotation ON keys(automatic_rotation, next_rotation);
+CREATE INDEX keys_material_expiry ON keys(material_expires_at);
+CREATE TABLE key_tags (
+    key_id    TEXT NOT NULL REFERENCES keys(id) ON DELETE CASCADE,
+    position  BIGINT NOT NULL,
+    tag_key   TEXT NOT NULL,
+    tag_value TEXT NOT NULL,
+    PRIMARY KEY (key_id, position)
+);
+CREATE INDEX key_tags_tag ON key_tags(tag_key, tag_value);
+CREATE TABLE key_versions (
+    key_id      TEXT NOT NULL REFERENCES keys(id) ON DELETE CASCADE,
+    version_id  TEXT NOT NULL,
+    position    BIGINT NOT NULL,
+    instance_id TEXT NOT NULL REFERENCES instances(id),
+    created_at  BIGINT NOT NULL,
+    sealed_blob BLOB,
+    public_key  BLOB,
+    PRIMARY KEY (key_id, version_id)
+);
+CREATE INDEX key_versions_instance ON key_versions(instance_id);
+CREATE UNIQUE INDEX key_versions_version ON key_versions(version_id);
+CREATE TABLE aliases (
+    name       TEXT PRIMARY KEY,
+    key_id     TEXT NOT NULL REFERENCES keys(id) ON DELETE CASCADE,
+    created_at BIGINT NOT NULL,
+    updated_at BIGINT NOT NULL
+);
+CREATE INDEX aliases_key ON aliases(key_id, name);
+CREATE TABLE import_params (
+    token              TEXT PRIMARY KEY,
+    key_id             TEXT NOT NULL REFERENCES keys(id) ON DELETE CASCADE,
+    wrapping_key_spec  TEXT NOT NULL,
+    wrapping_algorithm TEXT NOT NULL,
+    wrapping_blob      BLOB NOT NULL,
+    public_key         BLOB NOT NULL,
+    created_at         BIGINT NOT NULL,
+    expires_at         BIGINT NOT NULL
+);
+CREATE INDEX import_params_key ON import_params(key_id);
+CREATE INDEX import_params_expires_at ON import_params(expires_at);
+",
+    },
 ];
 
 /// Highest version in [`MIGRATIONS`].

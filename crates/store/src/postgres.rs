@@ -13,6 +13,8 @@
 //! Connections are made without TLS: the database is expected on loopback or a private
 //! network (a URL asking for `sslmode=require` fails to connect rather than fall back).
 
+mod keys;
+
 use std::fmt;
 use std::time::Duration;
 
@@ -24,8 +26,8 @@ use tokio_postgres::{GenericClient, IsolationLevel, NoTls, Row, Transaction};
 
 use crate::migrations::{MIGRATIONS, latest};
 use crate::{
-    AccessKey, AccessKeyStatus, HsmCluster, HsmNode, Instance, InstanceStatus, Page, PageOf,
-    Result, Store, StoreError, Vpc,
+    AccessKey, AccessKeyStatus, Alias, HsmCluster, HsmNode, ImportParams, Instance, InstanceStatus,
+    Key, KeyFilter, KeyVersion, Page, PageOf, Result, Store, StoreError, VersionMaterial, Vpc,
 };
 
 /// Connections in the pool.
@@ -646,12 +648,22 @@ impl Store for PostgresStore {
     }
 
     async fn delete_instance(&self, id: &str) -> Result<()> {
-        let conn = self.conn().await?;
-        let n = conn
+        let mut conn = self.conn().await?;
+        let tx = begin(&mut conn).await?;
+        // The instance's lock first: a key being created in it either committed before
+        // (and is deleted here) or waits and then finds no instance.
+        if !instance_exists(&tx, id, true).await? {
+            return Err(StoreError::NotFound(format!("instance {id}")));
+        }
+        // Releasing an instance releases its keys; they reference the instance, so they
+        // go first.
+        keys::delete_instance_keys(&tx, id).await?;
+        let n = tx
             .execute("DELETE FROM instances WHERE id = $1", &[&id])
             .await
             .map_err(map_err("instance"))?;
-        expect_one(n, format!("instance {id}"))
+        expect_one(n, format!("instance {id}"))?;
+        commit(tx).await
     }
 
     async fn bind_cluster(&self, instance_id: &str, cluster_id: &str) -> Result<Instance> {
@@ -944,6 +956,99 @@ impl Store for PostgresStore {
             .map_err(map_err("setting"))?;
         Ok(n == 1)
     }
+
+    async fn create_key(&self, key: &Key, first: &KeyVersion, key_quota: u64) -> Result<()> {
+        keys::create_key(self, key, first, key_quota).await
+    }
+
+    async fn get_key(&self, id: &str) -> Result<Key> {
+        keys::get_key(self, id).await
+    }
+
+    async fn list_keys(&self, filter: &KeyFilter, page: Page) -> Result<PageOf<Key>> {
+        keys::list_keys(self, filter, page).await
+    }
+
+    async fn update_key(&self, key: &Key) -> Result<Key> {
+        keys::update_key(self, key).await
+    }
+
+    async fn add_key_version(
+        &self,
+        key: &Key,
+        version: &KeyVersion,
+        key_quota: u64,
+    ) -> Result<Key> {
+        keys::add_key_version(self, key, version, key_quota).await
+    }
+
+    async fn get_key_version(&self, key_id: &str, version_id: &str) -> Result<KeyVersion> {
+        keys::get_key_version(self, key_id, version_id).await
+    }
+
+    async fn find_key_version(&self, version_id: &str) -> Result<KeyVersion> {
+        keys::find_key_version(self, version_id).await
+    }
+
+    async fn list_key_versions(&self, key_id: &str, page: Page) -> Result<PageOf<KeyVersion>> {
+        keys::list_key_versions(self, key_id, page).await
+    }
+
+    async fn set_key_material(&self, key: &Key, versions: &[VersionMaterial]) -> Result<Key> {
+        keys::set_key_material(self, key, versions).await
+    }
+
+    async fn count_instance_key_versions(&self, instance_id: &str) -> Result<u64> {
+        keys::count_instance_key_versions(self, instance_id).await
+    }
+
+    async fn destroy_due_keys(&self, now: i64, limit: u32) -> Result<Vec<String>> {
+        keys::destroy_due_keys(self, now, limit).await
+    }
+
+    async fn keys_due_for_rotation(&self, now: i64, limit: u32) -> Result<Vec<Key>> {
+        keys::keys_due_for_rotation(self, now, limit).await
+    }
+
+    async fn keys_with_expired_material(&self, now: i64, limit: u32) -> Result<Vec<Key>> {
+        keys::keys_with_expired_material(self, now, limit).await
+    }
+
+    async fn create_alias(&self, alias: &Alias) -> Result<()> {
+        keys::create_alias(self, alias).await
+    }
+
+    async fn get_alias(&self, name: &str) -> Result<Alias> {
+        keys::get_alias(self, name).await
+    }
+
+    async fn update_alias(&self, name: &str, key_id: &str, updated_at: i64) -> Result<Alias> {
+        keys::update_alias(self, name, key_id, updated_at).await
+    }
+
+    async fn delete_alias(&self, name: &str) -> Result<()> {
+        keys::delete_alias(self, name).await
+    }
+
+    async fn list_aliases(&self, page: Page) -> Result<PageOf<Alias>> {
+        keys::list_aliases(self, None, page).await
+    }
+
+    async fn list_aliases_by_key(&self, key_id: &str, page: Page) -> Result<PageOf<Alias>> {
+        keys::list_aliases(self, Some(key_id), page).await
+    }
+
+    async fn create_import_params(&self, params: &ImportParams) -> Result<()> {
+        keys::create_import_params(self, params).await
+    }
+
+    async fn get_import_params(&self, token: &str) -> Result<ImportParams> {
+        keys::get_import_params(self, token).await
+    }
+
+    async fn purge_expired_import_params(&self, now: i64) -> Result<u64> {
+        keys::purge_expired_import_params(self, now).await
+    }
 }
 
 #[cfg(test)]
@@ -960,6 +1065,18 @@ mod tests {
         );
         for m in MIGRATIONS {
             assert!(!postgres_sql(m.sql).contains("BLOB"), "{}", m.name);
+        }
+    }
+
+    #[test]
+    fn no_column_is_named_blob() {
+        // The rewrite above would turn such a column's name into `BYTEA` on PostgreSQL
+        // only, and the back ends' SQL would then disagree about it.
+        for m in MIGRATIONS {
+            for line in m.sql.lines() {
+                let first = line.split_whitespace().next().unwrap_or("");
+                assert!(!first.eq_ignore_ascii_case("blob"), "{}: {line}", m.name);
+            }
         }
     }
 

@@ -1,5 +1,7 @@
 //! The embedded SQLite back end: rusqlite on `spawn_blocking`, one connection behind a mutex.
 
+mod keys;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,11 +12,12 @@ use rusqlite::{
 
 use crate::migrations::{MIGRATIONS, latest};
 use crate::{
-    AccessKey, AccessKeyStatus, HsmCluster, HsmNode, Instance, InstanceStatus, Page, PageOf,
-    Result, Store, StoreError, Vpc,
+    AccessKey, AccessKeyStatus, Alias, HsmCluster, HsmNode, ImportParams, Instance, InstanceStatus,
+    Key, KeyFilter, KeyVersion, Page, PageOf, Result, Store, StoreError, VersionMaterial, Vpc,
 };
 
-/// SQLite-backed [`Store`]: WAL journal, `synchronous=FULL`, foreign keys on, busy timeout.
+/// SQLite-backed [`Store`]: WAL journal, `synchronous=FULL`, foreign keys on, secure delete,
+/// busy timeout.
 /// Cloning shares the connection.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -78,6 +81,12 @@ impl SqliteStore {
                 .map_err(map_err("synchronous"))?;
             conn.pragma_update(None, "foreign_keys", "ON")
                 .map_err(map_err("foreign_keys"))?;
+            // Destroyed keys must not linger in the file: without this, SQLite only marks
+            // the space of deleted rows free and the old version blobs stay readable until
+            // reused. With it, deleted content is overwritten with zeros. (The WAL still
+            // holds the pages until the next checkpoint; they are zeroed in the file then.)
+            conn.pragma_update(None, "secure_delete", "ON")
+                .map_err(map_err("secure_delete"))?;
             migrate(&mut conn)?;
             Ok(conn)
         })
@@ -576,7 +585,10 @@ impl Store for SqliteStore {
 
     async fn delete_instance(&self, id: &str) -> Result<()> {
         let id = id.to_owned();
-        self.call(move |c| {
+        self.tx(move |c| {
+            // Releasing an instance releases its keys; they reference the instance, so
+            // they go first, in the same transaction.
+            keys::delete_instance_keys(c, &id)?;
             let n = c
                 .execute("DELETE FROM instances WHERE id = ?1", [&id])
                 .map_err(map_err("instance"))?;
@@ -865,5 +877,126 @@ impl Store for SqliteStore {
             Ok(n == 1)
         })
         .await
+    }
+
+    async fn create_key(&self, key: &Key, first: &KeyVersion, key_quota: u64) -> Result<()> {
+        let (k, v) = (key.clone(), first.clone());
+        self.tx(move |c| keys::create_key(c, &k, &v, key_quota))
+            .await
+    }
+
+    async fn get_key(&self, id: &str) -> Result<Key> {
+        let id = id.to_owned();
+        self.tx(move |c| keys::get_key(c, &id)).await
+    }
+
+    async fn list_keys(&self, filter: &KeyFilter, page: Page) -> Result<PageOf<Key>> {
+        let f = filter.clone();
+        self.tx(move |c| keys::list_keys(c, &f, page)).await
+    }
+
+    async fn update_key(&self, key: &Key) -> Result<Key> {
+        let k = key.clone();
+        self.tx(move |c| keys::update_key(c, &k)).await
+    }
+
+    async fn add_key_version(
+        &self,
+        key: &Key,
+        version: &KeyVersion,
+        key_quota: u64,
+    ) -> Result<Key> {
+        let (k, v) = (key.clone(), version.clone());
+        self.tx(move |c| keys::add_key_version(c, &k, &v, key_quota))
+            .await
+    }
+
+    async fn get_key_version(&self, key_id: &str, version_id: &str) -> Result<KeyVersion> {
+        let (kid, vid) = (key_id.to_owned(), version_id.to_owned());
+        self.call(move |c| keys::get_key_version(c, &kid, &vid))
+            .await
+    }
+
+    async fn find_key_version(&self, version_id: &str) -> Result<KeyVersion> {
+        let vid = version_id.to_owned();
+        self.call(move |c| keys::find_key_version(c, &vid)).await
+    }
+
+    async fn list_key_versions(&self, key_id: &str, page: Page) -> Result<PageOf<KeyVersion>> {
+        let kid = key_id.to_owned();
+        self.tx(move |c| keys::list_key_versions(c, &kid, page))
+            .await
+    }
+
+    async fn set_key_material(&self, key: &Key, versions: &[VersionMaterial]) -> Result<Key> {
+        let (k, vs) = (key.clone(), versions.to_vec());
+        self.tx(move |c| keys::set_key_material(c, &k, &vs)).await
+    }
+
+    async fn count_instance_key_versions(&self, instance_id: &str) -> Result<u64> {
+        let iid = instance_id.to_owned();
+        self.call(move |c| keys::count_instance_key_versions(c, &iid))
+            .await
+    }
+
+    async fn destroy_due_keys(&self, now: i64, limit: u32) -> Result<Vec<String>> {
+        self.tx(move |c| keys::destroy_due_keys(c, now, limit))
+            .await
+    }
+
+    async fn keys_due_for_rotation(&self, now: i64, limit: u32) -> Result<Vec<Key>> {
+        self.tx(move |c| keys::keys_due_for_rotation(c, now, limit))
+            .await
+    }
+
+    async fn keys_with_expired_material(&self, now: i64, limit: u32) -> Result<Vec<Key>> {
+        self.tx(move |c| keys::keys_with_expired_material(c, now, limit))
+            .await
+    }
+
+    async fn create_alias(&self, alias: &Alias) -> Result<()> {
+        let a = alias.clone();
+        self.tx(move |c| keys::create_alias(c, &a)).await
+    }
+
+    async fn get_alias(&self, name: &str) -> Result<Alias> {
+        let name = name.to_owned();
+        self.call(move |c| keys::get_alias(c, &name)).await
+    }
+
+    async fn update_alias(&self, name: &str, key_id: &str, updated_at: i64) -> Result<Alias> {
+        let (name, kid) = (name.to_owned(), key_id.to_owned());
+        self.tx(move |c| keys::update_alias(c, &name, &kid, updated_at))
+            .await
+    }
+
+    async fn delete_alias(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        self.call(move |c| keys::delete_alias(c, &name)).await
+    }
+
+    async fn list_aliases(&self, page: Page) -> Result<PageOf<Alias>> {
+        self.tx(move |c| keys::list_aliases(c, None, page)).await
+    }
+
+    async fn list_aliases_by_key(&self, key_id: &str, page: Page) -> Result<PageOf<Alias>> {
+        let kid = key_id.to_owned();
+        self.tx(move |c| keys::list_aliases(c, Some(&kid), page))
+            .await
+    }
+
+    async fn create_import_params(&self, params: &ImportParams) -> Result<()> {
+        let p = params.clone();
+        self.tx(move |c| keys::create_import_params(c, &p)).await
+    }
+
+    async fn get_import_params(&self, token: &str) -> Result<ImportParams> {
+        let token = token.to_owned();
+        self.call(move |c| keys::get_import_params(c, &token)).await
+    }
+
+    async fn purge_expired_import_params(&self, now: i64) -> Result<u64> {
+        self.call(move |c| keys::purge_expired_import_params(c, now))
+            .await
     }
 }

@@ -10,6 +10,8 @@
     reason = "test code: failing loudly is the point"
 )]
 
+pub mod keys;
+
 use crate::{
     AccessKey, AccessKeyStatus, HsmCluster, HsmNode, Instance, InstanceStatus, Page, Store,
     StoreError, Vpc,
@@ -145,9 +147,18 @@ pub async fn instance_crud<S: Store>(s: &S) {
         }
     );
     assert_eq!(s.get_instance("kst-a").await.unwrap(), stored);
+    // An instance with keys can be deleted: its keys go with it.
+    let k = keys::key("key-a", "kst-a");
+    s.create_key(&k, &keys::version("key-a", "key-a-v1", 1), 10)
+        .await
+        .unwrap();
     s.delete_instance("kst-a").await.unwrap();
     assert!(matches!(
         s.get_instance("kst-a").await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        s.get_key("key-a").await,
         Err(StoreError::NotFound(_))
     ));
 }
@@ -447,4 +458,20 @@ where
     concurrent_writers(&make().await).await;
     replace_vpcs(&make().await).await;
     settings(&make().await).await;
+    keys::key_crud(&make().await).await;
+    keys::key_not_found(&make().await).await;
+    keys::key_list_filters(&make().await).await;
+    keys::version_order_and_additional_usage(&make().await).await;
+    keys::key_compare_and_set(&make().await).await;
+    keys::key_quota(&make().await).await;
+    keys::key_quota_race(&make().await).await;
+    keys::add_key_version_updates_key(&make().await).await;
+    keys::key_material(&make().await).await;
+    keys::destroy_due_keys(&make().await).await;
+    keys::destroy_due_keys_concurrently(&make().await).await;
+    keys::keys_due_for_rotation(&make().await).await;
+    keys::keys_with_expired_material(&make().await).await;
+    keys::aliases(&make().await).await;
+    keys::import_params_lifecycle(&make().await).await;
+    keys::delete_instance_with_keys(&make().await).await;
 }

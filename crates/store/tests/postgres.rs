@@ -97,17 +97,23 @@ impl TestDb {
     }
 }
 
+/// `cases!(a, b)` runs `testsuite::a` and `testsuite::b`; `cases!(mod m: a)` runs
+/// `testsuite::m::a`.
 macro_rules! cases {
-    ($($name:ident),* $(,)?) => {$(
+    ($($name:ident),* $(,)?) => {$( cases!(@one $name, testsuite::$name); )*};
+    (mod $module:ident: $($name:ident),* $(,)?) => {$(
+        cases!(@one $name, testsuite::$module::$name);
+    )*};
+    (@one $name:ident, $case:path) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
             let db = TestDb::create().await;
             let s = db.connect().await;
-            testsuite::$name(&s).await;
+            $case(&s).await;
             s.close();
             db.drop_db().await;
         }
-    )*};
+    };
 }
 
 cases!(
@@ -126,6 +132,26 @@ cases!(
     settings,
 );
 
+cases!(
+    mod keys:
+    key_crud,
+    key_not_found,
+    key_list_filters,
+    version_order_and_additional_usage,
+    key_compare_and_set,
+    key_quota,
+    key_quota_race,
+    add_key_version_updates_key,
+    key_material,
+    destroy_due_keys,
+    destroy_due_keys_concurrently,
+    keys_due_for_rotation,
+    keys_with_expired_material,
+    aliases,
+    import_params_lifecycle,
+    delete_instance_with_keys,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_all_on_fresh_databases() {
     let made = std::sync::Mutex::new(Vec::new());
@@ -142,7 +168,7 @@ async fn run_all_on_fresh_databases() {
         s.close();
     }
     let made = made.into_inner().unwrap();
-    assert_eq!(made.len(), 13);
+    assert_eq!(made.len(), 29);
     for db in made {
         db.drop_db().await;
     }
@@ -301,6 +327,94 @@ async fn racing_binds_of_one_cluster_have_one_winner() {
     }
     assert_eq!(winners, 1);
     s.close();
+    db.drop_db().await;
+}
+
+/// Two nodes (two stores, two pools) on one database: racing for the last units of an
+/// instance's key quota, exactly the quota succeeds; destroying due keys at once, each key
+/// is reported by exactly one node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_nodes_share_the_key_quota_and_destruction() {
+    use strongroom_store::{Key, KeyState};
+    use testsuite::keys::{key, version};
+
+    let db = TestDb::create().await;
+    let nodes = [db.connect().await, db.connect().await];
+    nodes[0]
+        .create_instance(&testsuite::instance("kst-q"))
+        .await
+        .unwrap();
+    let quota = 7;
+    let tasks: Vec<_> = (0..20)
+        .map(|n| {
+            let s = nodes[n % 2].clone();
+            tokio::spawn(async move {
+                let id = format!("key-q{n}");
+                s.create_key(
+                    &key(&id, "kst-q"),
+                    &version(&id, &format!("{id}-v1"), 1),
+                    quota,
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut won = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => won += 1,
+            Err(StoreError::QuotaExceeded(_)) => {}
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    assert_eq!(won, quota);
+    assert_eq!(
+        nodes[1].count_instance_key_versions("kst-q").await.unwrap(),
+        quota
+    );
+
+    nodes[0]
+        .create_instance(&testsuite::instance("kst-d"))
+        .await
+        .unwrap();
+    let mut expected = Vec::new();
+    for n in 0..30 {
+        let id = format!("key-d{n:02}");
+        let k = Key {
+            state: KeyState::PendingDeletion,
+            delete_date: Some(n),
+            ..key(&id, "kst-d")
+        };
+        nodes[0]
+            .create_key(&k, &version(&id, &k.primary_version, 1), 1000)
+            .await
+            .unwrap();
+        expected.push(id);
+    }
+    let tasks: Vec<_> = (0..6)
+        .map(|n| {
+            let s = nodes[n % 2].clone();
+            tokio::spawn(async move {
+                let mut mine = Vec::new();
+                loop {
+                    let batch = s.destroy_due_keys(100, 2).await.unwrap();
+                    if batch.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(batch);
+                }
+            })
+        })
+        .collect();
+    let mut reported = Vec::new();
+    for t in tasks {
+        reported.extend(t.await.unwrap());
+    }
+    reported.sort();
+    assert_eq!(reported, expected);
+    for s in &nodes {
+        s.close();
+    }
     db.drop_db().await;
 }
 

@@ -17,14 +17,20 @@ async fn fresh() -> (TempDir, SqliteStore) {
     (dir, store)
 }
 
+/// `cases!(a, b)` runs `testsuite::a` and `testsuite::b`; `cases!(mod m: a)` runs
+/// `testsuite::m::a`.
 macro_rules! cases {
-    ($($name:ident),* $(,)?) => {$(
+    ($($name:ident),* $(,)?) => {$( cases!(@one $name, testsuite::$name); )*};
+    (mod $module:ident: $($name:ident),* $(,)?) => {$(
+        cases!(@one $name, testsuite::$module::$name);
+    )*};
+    (@one $name:ident, $case:path) => {
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
             let (_dir, s) = fresh().await;
-            testsuite::$name(&s).await;
+            $case(&s).await;
         }
-    )*};
+    };
 }
 
 cases!(
@@ -41,6 +47,26 @@ cases!(
     concurrent_writers,
     replace_vpcs,
     settings,
+);
+
+cases!(
+    mod keys:
+    key_crud,
+    key_not_found,
+    key_list_filters,
+    version_order_and_additional_usage,
+    key_compare_and_set,
+    key_quota,
+    key_quota_race,
+    add_key_version_updates_key,
+    key_material,
+    destroy_due_keys,
+    destroy_due_keys_concurrently,
+    keys_due_for_rotation,
+    keys_with_expired_material,
+    aliases,
+    import_params_lifecycle,
+    delete_instance_with_keys,
 );
 
 #[tokio::test]
@@ -104,6 +130,44 @@ async fn pragmas_are_set() {
     assert_eq!(mode, "wal");
 }
 
+/// The file holds `needle` (the database and its WAL, whichever exist).
+fn file_contains(path: &std::path::Path, needle: &[u8]) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    [path.to_path_buf(), wal.into()]
+        .iter()
+        .filter_map(|p| std::fs::read(p).ok())
+        .any(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+}
+
+#[tokio::test]
+async fn destroyed_material_is_overwritten_in_the_file() {
+    let (_dir, s) = fresh().await;
+    let path = s.path().to_path_buf();
+    let marker = b"sealed-material-marker-7f3a9c".repeat(3);
+    s.create_instance(&testsuite::instance("kst-sd"))
+        .await
+        .unwrap();
+    let key = strongroom_store::Key {
+        state: strongroom_store::KeyState::PendingDeletion,
+        delete_date: Some(1),
+        ..testsuite::keys::key("key-sd", "kst-sd")
+    };
+    let version = strongroom_store::KeyVersion {
+        blob: Some(marker.clone()),
+        ..testsuite::keys::version("key-sd", &key.primary_version, 1)
+    };
+    s.create_key(&key, &version, 10).await.unwrap();
+    assert!(
+        file_contains(&path, &marker),
+        "the test cannot see the blob"
+    );
+    assert_eq!(s.destroy_due_keys(1, 10).await.unwrap(), ["key-sd"]);
+    // Closing checkpoints the WAL into the file and removes it.
+    drop(s);
+    assert!(!file_contains(&path, &marker));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_all_on_fresh_files() {
     let dir = tempfile::tempdir().unwrap();
@@ -114,5 +178,5 @@ async fn run_all_on_fresh_files() {
         async move { SqliteStore::open(path).await.unwrap() }
     })
     .await;
-    assert_eq!(next.into_inner(), 13);
+    assert_eq!(next.into_inner(), 29);
 }

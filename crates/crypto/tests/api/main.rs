@@ -9,6 +9,8 @@
 //! - `gm_standards`: the published examples of GB/T 32918 (SM2), GB/T 32905 (SM3) and
 //!   GB/T 32907 (SM4).
 //! - `interop`: both directions against OpenSSL 3 and Python `cryptography`.
+//! - `wrap`: the user's side of BYOK, wrapping material under a public wrapping key,
+//!   round-tripped through the unwrapping for every form and target.
 
 #![allow(
     clippy::unwrap_used,
@@ -25,4 +27,5 @@ mod gm_standards;
 mod import;
 mod import_wrapping;
 mod interop;
+mod wrap;
 mod wycheproof;

@@ -167,12 +167,25 @@ impl Engine {
     /// generated one. The envelope algorithms (an AES-ECB or SM4-ECB layer) and SM2 are
     /// refused: PKCS#11 has no standard way to unwrap them without the intermediate key
     /// or the PKCS#8 bytes passing through this process.
+    ///
+    /// Re-import (`bound` set) is refused too: the only targets here are symmetric
+    /// keys, and comparing two secret keys would need their values outside the token
+    /// (both are sensitive). A key pair's public keys could be compared, but the token
+    /// imports no key pairs.
     pub(super) fn unwrap_key_material(
         &self,
         s: &mut TokenSession,
         op: &pb::UnwrapKeyMaterial,
     ) -> Result<pb::KeyBlobReply> {
         require_ids(&op.key_id, &op.version_id)?;
+        if op.bound.is_some() {
+            return Err(HsmError::unsupported(format!(
+                "re-import of key material is not supported by the PKCS#11 token {}: the \
+                 new material would have to be compared with the key version's secret key, \
+                 which never leaves the token",
+                self.token
+            )));
+        }
         let algorithm: WrappingAlgorithm = op.wrapping_algorithm.parse()?;
         let target: KeySpec = op.key_spec.parse()?;
         let usage: KeyUsage = op.key_usage.parse()?;

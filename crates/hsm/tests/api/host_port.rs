@@ -245,6 +245,7 @@ async fn imported_material_is_unwrapped_inside_the_node() {
             version_id: "v1".to_owned(),
             key_spec: "Aliyun_AES_256".to_owned(),
             key_usage: "ENCRYPT/DECRYPT".to_owned(),
+            bound: None,
         }))
         .await
     else {
@@ -292,6 +293,7 @@ async fn imported_material_is_unwrapped_inside_the_node() {
             version_id: "v1".to_owned(),
             key_spec: "Aliyun_AES_256".to_owned(),
             key_usage: "ENCRYPT/DECRYPT".to_owned(),
+            bound: None,
         }))
         .await;
     assert_eq!(refused.code(), Code::ImportFailed, "{}", refused.message);

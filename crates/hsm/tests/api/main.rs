@@ -1,5 +1,6 @@
 //! The HSM node as its users meet it: state on disk, the officer channel, the host port,
-//! cluster sync. Nodes run in process on loopback ports with real TLS.
+//! cluster sync, and re-import on the software engine (`reimport`). Nodes run in process
+//! on loopback ports with real TLS.
 
 #![allow(
     clippy::unwrap_used,
@@ -13,5 +14,6 @@
 mod cluster_sync;
 mod host_port;
 mod officer_channel;
+mod reimport;
 mod state_dir;
 mod support;

@@ -485,6 +485,7 @@ softhsm_test! {
                 version_id: "v1".into(),
                 key_spec: "Aliyun_AES_256".into(),
                 key_usage: ENC.into(),
+                bound: None,
             })),
             Code::Unsupported,
         );

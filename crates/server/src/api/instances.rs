@@ -464,9 +464,10 @@ pub(crate) async fn quota_infos<S: Store>(
 ) -> Result<Answer, ApiError> {
     let instance = load(app, p.required("KmsInstanceId")?).await?;
     let vpcs = app.store.count_instance_vpcs(&instance.id).await?;
-    // Keys and secrets do not exist yet in this version: their use is truly zero.
+    let keys = app.store.count_instance_key_versions(&instance.id).await?;
+    // Secrets do not exist yet in this version: their use is truly zero.
     let all = [
-        ("key", instance.key_quota, 0),
+        ("key", instance.key_quota, keys),
         ("secret", instance.secret_quota, 0),
         ("vpc", instance.vpc_quota, vpcs),
         ("qps", instance.spec, 0),

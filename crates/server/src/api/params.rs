@@ -149,9 +149,17 @@ impl Params {
     /// # Errors
     /// [`ApiError::InvalidParameter`].
     pub fn page(&self) -> Result<strongroom_store::Page, ApiError> {
+        self.page_of(DEFAULT_PAGE_SIZE)
+    }
+
+    /// `PageNumber` (from 1) and `PageSize` (1–100, default `default_size`).
+    ///
+    /// # Errors
+    /// [`ApiError::InvalidParameter`].
+    pub fn page_of(&self, default_size: u32) -> Result<strongroom_store::Page, ApiError> {
         Ok(strongroom_store::Page {
             number: self.u32_in("PageNumber", 1, 1..=u32::MAX)?,
-            size: self.u32_in("PageSize", DEFAULT_PAGE_SIZE, 1..=MAX_PAGE_SIZE)?,
+            size: self.u32_in("PageSize", default_size, 1..=MAX_PAGE_SIZE)?,
         })
     }
 }

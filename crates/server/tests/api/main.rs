@@ -12,5 +12,6 @@
 
 mod lifecycle;
 mod sdk;
+mod sdk_keys;
 mod support;
 mod two_nodes;
