@@ -11,6 +11,7 @@
 )]
 
 mod lifecycle;
+mod maintenance;
 mod sdk;
 mod sdk_keys;
 mod support;

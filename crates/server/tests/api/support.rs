@@ -37,6 +37,9 @@ pub fn config(data_dir: &Path, database: Option<&str>, node_key: Option<&Path>) 
             node_key_file: node_key.map(Path::to_owned),
             listen: Some("127.0.0.1:0".into()),
             enable_timeout_secs: Some(20),
+            // Deletion windows, rotation and expiry are tested by moving dates into
+            // the past: the task should notice soon.
+            maintenance_interval_secs: Some(1),
             ..Overrides::default()
         },
     )

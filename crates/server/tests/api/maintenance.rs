@@ -1,0 +1,283 @@
+//! The key maintenance task on two KMS nodes over one PostgreSQL database, each running
+//! it every second: a key whose deletion window ended is destroyed once (versions,
+//! aliases and all) and then answers not found; a key due for rotation gets exactly one
+//! new version; imported material that expires is deleted. Dates are moved into the
+//! past directly in the store, as the passing of days would.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::Value;
+use strongroom_crypto::spec::{KeySpec, WrappingAlgorithm};
+use strongroom_server::RunningServer;
+use strongroom_server::client::{ClientError, Credentials, ManagementClient, Transport};
+use strongroom_store::{KeyState, PostgresStore, Store, StoreError};
+use zeroize::Zeroizing;
+
+use crate::support::{self, Hsms, P12_PASSWORD};
+
+fn client(server: &RunningServer, id: &str, secret: &str) -> ManagementClient {
+    ManagementClient::new(
+        &server.local_addr.to_string(),
+        Transport::Https {
+            ca_file: server.ca_file.clone().unwrap(),
+            server_name: None,
+        },
+        Credentials {
+            access_key_id: id.to_owned(),
+            access_key_secret: Zeroizing::new(secret.to_owned()),
+        },
+    )
+    .unwrap()
+}
+
+fn now() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+    )
+    .unwrap()
+}
+
+async fn describe(c: &ManagementClient, key: &str) -> Result<Value, ClientError> {
+    c.call("DescribeKey", &[("KeyId", key)])
+        .await
+        .map(|v| v["KeyMetadata"].clone())
+}
+
+/// Polls `done` every 250 ms for up to 20 s.
+async fn eventually<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..80 {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    panic!("{what} did not happen within 20 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_destroy_rotate_and_expire_each_key_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let hsms = Hsms::start(&dir.path().join("hsm")).await;
+    let url = support::fresh_database().await;
+    let key_file = dir.path().join("a").join("node.key");
+    let init = strongroom_server::init(&support::config(&dir.path().join("a"), Some(&url), None))
+        .await
+        .unwrap();
+    let a = strongroom_server::start(support::config(
+        &dir.path().join("a"),
+        Some(&url),
+        Some(&key_file),
+    ))
+    .await
+    .unwrap();
+    let b = strongroom_server::start(support::config(
+        &dir.path().join("b"),
+        Some(&url),
+        Some(&key_file),
+    ))
+    .await
+    .unwrap();
+    let secret = init.access_key_secret.to_string();
+    let c = client(&a, &init.access_key_id, &secret);
+    let store = PostgresStore::connect(&url).await.unwrap();
+
+    // An instance enabled with the two HSM nodes.
+    let instance = c.call("CreateKmsInstance", &[]).await.unwrap()["KmsInstances"]["KmsInstance"]
+        [0]["KmsInstanceId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cluster = c
+        .call(
+            "RegisterHsmCluster",
+            &[("HsmClusterName", "pair"), ("Nodes", &hsms.nodes_json())],
+        )
+        .await
+        .unwrap()["HsmClusterId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.call(
+        "ConnectKmsInstance",
+        &[
+            ("KmsInstanceId", &instance),
+            ("HsmClusterId", &cluster),
+            ("ClientCertificate", &hsms.client_p12_base64()),
+            ("ClientCertificatePassword", P12_PASSWORD),
+            ("HsmRootCaPem", &hsms.root_ca_pem()),
+        ],
+    )
+    .await
+    .unwrap();
+    eventually("enabling", || async {
+        c.call("GetKmsInstance", &[("KmsInstanceId", &instance)])
+            .await
+            .unwrap()["KmsInstance"]["Status"]
+            == "Connected"
+    })
+    .await;
+    let create = |extra: Vec<(&'static str, &'static str)>| {
+        let c = &c;
+        let instance = instance.clone();
+        async move {
+            let mut params = vec![("DKMSInstanceId", instance.as_str())];
+            params.extend(extra);
+            c.call("CreateKey", &params).await.unwrap()["KeyMetadata"]["KeyId"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+
+    // 1. The deletion window ends: destroyed, with its versions and aliases.
+    let doomed = create(vec![]).await;
+    c.call(
+        "CreateAlias",
+        &[("AliasName", "alias/doomed"), ("KeyId", &doomed)],
+    )
+    .await
+    .unwrap();
+    let doomed_version = describe(&c, &doomed).await.unwrap()["PrimaryKeyVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.call(
+        "ScheduleKeyDeletion",
+        &[("KeyId", &doomed), ("PendingWindowInDays", "7")],
+    )
+    .await
+    .unwrap();
+    let mut k = store.get_key(&doomed).await.unwrap();
+    assert_eq!(k.state, KeyState::PendingDeletion);
+    k.delete_date = Some(now() - 1);
+    store.update_key(&k).await.unwrap();
+
+    // 2. Rotation falls due.
+    let rotating = create(vec![
+        ("EnableAutomaticRotation", "true"),
+        ("RotationInterval", "7d"),
+    ])
+    .await;
+    let mut k = store.get_key(&rotating).await.unwrap();
+    k.next_rotation = Some(now() - 1);
+    store.update_key(&k).await.unwrap();
+
+    // 3. Imported material with a two-second life.
+    let imported = create(vec![("Origin", "EXTERNAL")]).await;
+    let params = c
+        .call(
+            "GetParametersForImport",
+            &[
+                ("KeyId", &imported),
+                ("WrappingKeySpec", "RSA_2048"),
+                ("WrappingAlgorithm", "RSAES_OAEP_SHA_256"),
+            ],
+        )
+        .await
+        .unwrap();
+    let public = STANDARD
+        .decode(params["PublicKey"].as_str().unwrap())
+        .unwrap();
+    let wrapped = strongroom_crypto::wrap::wrap_key_material(
+        &public,
+        WrappingAlgorithm::RsaesOaepSha256,
+        KeySpec::Aes256,
+        &[0x5a; 32],
+    )
+    .unwrap();
+    let expiry = (now() + 2).to_string();
+    c.call(
+        "ImportKeyMaterial",
+        &[
+            ("KeyId", &imported),
+            ("ImportToken", params["ImportToken"].as_str().unwrap()),
+            ("EncryptedKeyMaterial", &STANDARD.encode(wrapped)),
+            ("KeyMaterialExpireUnix", &expiry),
+        ],
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        describe(&c, &imported).await.unwrap()["KeyState"],
+        "Enabled"
+    );
+
+    eventually("the destruction", || async {
+        matches!(describe(&c, &doomed).await,
+            Err(ClientError::Api { code, .. }) if code == "Forbidden.KeyNotFound")
+    })
+    .await;
+    assert!(matches!(
+        store.get_key_version(&doomed, &doomed_version).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store.get_alias("alias/doomed").await,
+        Err(StoreError::NotFound(_))
+    ));
+    let by_alias = c.call("DescribeKey", &[("KeyId", "alias/doomed")]).await;
+    assert!(
+        matches!(&by_alias, Err(ClientError::Api { code, .. }) if code == "Forbidden.AliasNotFound"),
+        "{by_alias:?}"
+    );
+
+    eventually("the rotation", || async {
+        c.call("ListKeyVersions", &[("KeyId", &rotating)])
+            .await
+            .unwrap()["TotalCount"]
+            == 2
+    })
+    .await;
+    // Both nodes run the task every second; a few more runs add nothing.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let versions = c
+        .call("ListKeyVersions", &[("KeyId", &rotating)])
+        .await
+        .unwrap();
+    assert_eq!(versions["TotalCount"], 2, "{versions}");
+    let meta = describe(&c, &rotating).await.unwrap();
+    assert_eq!(
+        meta["PrimaryKeyVersion"],
+        versions["KeyVersions"]["KeyVersion"][1]["KeyVersionId"]
+    );
+    assert!(
+        meta["NextRotationDate"].as_str().unwrap() > meta["LastRotationDate"].as_str().unwrap()
+    );
+
+    eventually("the expiry", || async {
+        describe(&c, &imported).await.unwrap()["KeyState"] == "PendingImport"
+    })
+    .await;
+    let v = store
+        .list_key_versions(
+            &imported,
+            strongroom_store::Page {
+                number: 1,
+                size: 10,
+            },
+        )
+        .await
+        .unwrap();
+    assert!(v.items.iter().all(|v| v.blob.is_none()));
+    let encrypt = c
+        .call("Encrypt", &[("KeyId", &imported), ("Plaintext", "x")])
+        .await;
+    assert!(
+        matches!(&encrypt, Err(ClientError::Api { code, .. }) if code == "Rejected.PendingImport"),
+        "{encrypt:?}"
+    );
+
+    a.shutdown().await;
+    b.shutdown().await;
+    hsms.primary.shutdown().await;
+    hsms.member.shutdown().await;
+}
