@@ -49,9 +49,9 @@ enum Command {
     #[command(name = "access-key")]
     AccessKey(mgmt::access_key::AccessKeyArgs),
     /// Keys: create, list, describe, enable, disable, rotate, import, …
-    Key(NotBuilt),
-    /// Key aliases.
-    Alias(NotBuilt),
+    Key(mgmt::key::KeyArgs),
+    /// Key aliases: create, update, delete, list.
+    Alias(mgmt::alias::AliasArgs),
     /// Application access points (and the one-step quick create).
     Aap(NotBuilt),
     /// Access policies of application access points.
@@ -82,8 +82,8 @@ pub fn strongroom() -> ExitCode {
         Command::HsmCluster(args) => mgmt::cluster::run(args),
         Command::Vpc(args) => mgmt::vpc::run(args),
         Command::AccessKey(args) => mgmt::access_key::run(args),
-        Command::Key(_) => roles::not_built("key", 6),
-        Command::Alias(_) => roles::not_built("alias", 6),
+        Command::Key(args) => mgmt::key::run(args),
+        Command::Alias(args) => mgmt::alias::run(args),
         Command::Aap(_) => roles::not_built("aap", 7),
         Command::Policy(_) => roles::not_built("policy", 7),
         Command::NetworkRule(_) => roles::not_built("network-rule", 7),

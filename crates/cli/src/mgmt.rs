@@ -1,11 +1,13 @@
-//! The management API's client commands: `instance`, `hsm-cluster`, `vpc` and
-//! `access-key`. Each turns its arguments into one or a few calls of
+//! The management API's client commands: `instance`, `hsm-cluster`, `vpc`,
+//! `access-key`, `key` and `alias`. Each turns its arguments into one or a few calls of
 //! `strongroom_server::client::ManagementClient` and prints the answer readably (or, with
 //! `--json`, as it came).
 
 pub mod access_key;
+pub mod alias;
 pub mod cluster;
 pub mod instance;
+pub mod key;
 mod profile;
 pub mod vpc;
 

@@ -16,7 +16,8 @@ pub const AFTER_HELP: &str = "\
 Built in this version: `hsm serve` and `hsm admin` (an HSM node and its management
 tool), `certs generate` (also as the `hsm_certificate_generate` binary), `server` and
 `init` (a KMS node and its first administrator AccessKey), the management API's client
-commands `instance`, `hsm-cluster`, `vpc` and `access-key`, and `bench crypto` and
+commands `instance`, `hsm-cluster`, `vpc`, `access-key`, `key` (with `key import`
+for bring-your-own-key material) and `alias`, and `bench crypto` and
 `bench hsm` (the crypto core, and HSM operations through the cluster client).
 Every other role is listed so the command line has its final shape; calling one that
 is not built yet says so and exits with status 2. See README.md for the roadmap.";

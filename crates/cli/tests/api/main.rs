@@ -12,7 +12,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 mod hsm;
+mod keys;
 mod mgmt;
+mod support_kms;
 
 #[test]
 fn the_guides_certificate_command_works_verbatim() {
@@ -99,7 +101,7 @@ fn strongroom_certs_generate_takes_options_and_refuses_short_passwords() {
 #[test]
 fn roles_not_built_yet_say_so() {
     let out = Command::new(env!("CARGO_BIN_EXE_strongroom"))
-        .args(["key", "create", "--spec", "Aliyun_AES_256"])
+        .args(["aap", "create", "--name", "app"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
