@@ -17,7 +17,7 @@ use serde_json::json;
 use strongroom_crypto::hash::sha256;
 use strongroom_crypto::spec::KeyUsage;
 use strongroom_hsm::{Op, Reply};
-use strongroom_proto::hsm::v1::{Decrypt, Encrypt, Sign, Verify};
+use strongroom_proto::hsm::v1::{Decrypt, Encrypt, KeyRef, Sign, Verify};
 use strongroom_store::{Key, KeyState, KeyVersion, Store, StoreError};
 
 use super::keys::{allows, key_ref, resolve, spec_of, usable_instance, wrong_state};
@@ -123,9 +123,7 @@ pub(crate) async fn encrypt<S: Store>(app: &Arc<App<S>>, p: &Params) -> Result<A
         )
         .await?;
     let Reply::Encrypt(done) = reply else {
-        return Err(ApiError::Internal(
-            "the HSM answered Encrypt with another reply".into(),
-        ));
+        return Err(unexpected("Encrypt"));
     };
     if version.version_id.len() != VERSION_ID_LEN || done.iv.len() != IV_LEN {
         return Err(ApiError::Internal(
@@ -175,9 +173,7 @@ pub(crate) async fn decrypt<S: Store>(app: &Arc<App<S>>, p: &Params) -> Result<A
         )
         .await?;
     let Reply::Decrypt(done) = reply else {
-        return Err(ApiError::Internal(
-            "the HSM answered Decrypt with another reply".into(),
-        ));
+        return Err(unexpected("Decrypt"));
     };
     let text = String::from_utf8(done.plaintext)
         .map_err(|_| ApiError::InvalidCiphertext("the plaintext is not text".into()))?;
@@ -188,142 +184,150 @@ pub(crate) async fn decrypt<S: Store>(app: &Arc<App<S>>, p: &Params) -> Result<A
     ]))
 }
 
+/// What the four asymmetric actions share: the key named by `KeyId`, ready for `usage`;
+/// the version named by `KeyVersionId`; `Algorithm`; the base64 parameter `input`; and
+/// the HSM's reply to the operation `make` builds from them.
+async fn asymmetric<S, F>(
+    app: &App<S>,
+    p: &Params,
+    usage: KeyUsage,
+    action: &str,
+    input: &str,
+    make: F,
+) -> Result<(Key, KeyVersion, Reply), ApiError>
+where
+    S: Store,
+    F: FnOnce(KeyRef, String, Vec<u8>) -> Op,
+{
+    let key = resolve(app, p.required("KeyId")?).await?;
+    let algorithm = p.required("Algorithm")?.to_owned();
+    let data = b64(p, input)?;
+    let instance = ready(app, &key, usage, action).await?;
+    let version = named_version(app, &key, p).await?;
+    let op = make(key_ref(&key, &version, usage)?, algorithm, data);
+    let reply = app.hsm.call(app, &instance, op).await?;
+    Ok((key, version, reply))
+}
+
+fn unexpected(op: &str) -> ApiError {
+    ApiError::Internal(format!("the HSM answered {op} with another reply"))
+}
+
+fn answer_for(key: &Key, version: &KeyVersion, name: &str, value: serde_json::Value) -> Answer {
+    answer([
+        ("KeyId", json!(key.id)),
+        ("KeyVersionId", json!(version.version_id)),
+        (name, value),
+    ])
+}
+
 pub(crate) async fn asymmetric_encrypt<S: Store>(
     app: &Arc<App<S>>,
     p: &Params,
 ) -> Result<Answer, ApiError> {
-    let key = resolve(app, p.required("KeyId")?).await?;
-    let algorithm = p.required("Algorithm")?.to_owned();
-    let plaintext = b64(p, "Plaintext")?;
-    let instance = ready(app, &key, KeyUsage::EncryptDecrypt, "AsymmetricEncrypt").await?;
-    let version = named_version(app, &key, p).await?;
-    let reply = app
-        .hsm
-        .call(
-            app,
-            &instance,
+    let (key, version, reply) = asymmetric(
+        app,
+        p,
+        KeyUsage::EncryptDecrypt,
+        "AsymmetricEncrypt",
+        "Plaintext",
+        |key, algorithm, plaintext| {
             Op::Encrypt(Encrypt {
-                key: Some(key_ref(&key, &version, KeyUsage::EncryptDecrypt)?),
+                key: Some(key),
                 plaintext,
                 algorithm,
                 ..Encrypt::default()
-            }),
-        )
-        .await?;
+            })
+        },
+    )
+    .await?;
     let Reply::Encrypt(done) = reply else {
-        return Err(ApiError::Internal(
-            "the HSM answered Encrypt with another reply".into(),
-        ));
+        return Err(unexpected("Encrypt"));
     };
-    Ok(answer([
-        ("KeyId", json!(key.id)),
-        ("KeyVersionId", json!(version.version_id)),
-        ("CiphertextBlob", json!(STANDARD.encode(done.ciphertext))),
-    ]))
+    let blob = json!(STANDARD.encode(done.ciphertext));
+    Ok(answer_for(&key, &version, "CiphertextBlob", blob))
 }
 
 pub(crate) async fn asymmetric_decrypt<S: Store>(
     app: &Arc<App<S>>,
     p: &Params,
 ) -> Result<Answer, ApiError> {
-    let key = resolve(app, p.required("KeyId")?).await?;
-    let algorithm = p.required("Algorithm")?.to_owned();
-    let ciphertext = b64(p, "CiphertextBlob")?;
-    let instance = ready(app, &key, KeyUsage::EncryptDecrypt, "AsymmetricDecrypt").await?;
-    let version = named_version(app, &key, p).await?;
-    let reply = app
-        .hsm
-        .call(
-            app,
-            &instance,
+    let (key, version, reply) = asymmetric(
+        app,
+        p,
+        KeyUsage::EncryptDecrypt,
+        "AsymmetricDecrypt",
+        "CiphertextBlob",
+        |key, algorithm, ciphertext| {
             Op::Decrypt(Decrypt {
-                key: Some(key_ref(&key, &version, KeyUsage::EncryptDecrypt)?),
+                key: Some(key),
                 ciphertext,
                 algorithm,
                 ..Decrypt::default()
-            }),
-        )
-        .await?;
+            })
+        },
+    )
+    .await?;
     let Reply::Decrypt(done) = reply else {
-        return Err(ApiError::Internal(
-            "the HSM answered Decrypt with another reply".into(),
-        ));
+        return Err(unexpected("Decrypt"));
     };
-    Ok(answer([
-        ("KeyId", json!(key.id)),
-        ("KeyVersionId", json!(version.version_id)),
-        ("Plaintext", json!(STANDARD.encode(done.plaintext))),
-    ]))
+    let plaintext = json!(STANDARD.encode(done.plaintext));
+    Ok(answer_for(&key, &version, "Plaintext", plaintext))
 }
 
 pub(crate) async fn asymmetric_sign<S: Store>(
     app: &Arc<App<S>>,
     p: &Params,
 ) -> Result<Answer, ApiError> {
-    let key = resolve(app, p.required("KeyId")?).await?;
-    let algorithm = p.required("Algorithm")?.to_owned();
-    let digest = b64(p, "Digest")?;
-    let instance = ready(app, &key, KeyUsage::SignVerify, "AsymmetricSign").await?;
-    let version = named_version(app, &key, p).await?;
-    let reply = app
-        .hsm
-        .call(
-            app,
-            &instance,
+    let (key, version, reply) = asymmetric(
+        app,
+        p,
+        KeyUsage::SignVerify,
+        "AsymmetricSign",
+        "Digest",
+        |key, algorithm, message| {
             Op::Sign(Sign {
-                key: Some(key_ref(&key, &version, KeyUsage::SignVerify)?),
+                key: Some(key),
                 algorithm,
-                message: digest,
+                message,
                 message_type: "DIGEST".to_owned(),
-            }),
-        )
-        .await?;
+            })
+        },
+    )
+    .await?;
     let Reply::Sign(done) = reply else {
-        return Err(ApiError::Internal(
-            "the HSM answered Sign with another reply".into(),
-        ));
+        return Err(unexpected("Sign"));
     };
-    Ok(answer([
-        ("KeyId", json!(key.id)),
-        ("KeyVersionId", json!(version.version_id)),
-        ("Value", json!(STANDARD.encode(done.signature))),
-    ]))
+    let signature = json!(STANDARD.encode(done.signature));
+    Ok(answer_for(&key, &version, "Value", signature))
 }
 
 pub(crate) async fn asymmetric_verify<S: Store>(
     app: &Arc<App<S>>,
     p: &Params,
 ) -> Result<Answer, ApiError> {
-    let key = resolve(app, p.required("KeyId")?).await?;
-    let algorithm = p.required("Algorithm")?.to_owned();
-    let digest = b64(p, "Digest")?;
     let signature = b64(p, "Value")?;
-    let instance = ready(app, &key, KeyUsage::SignVerify, "AsymmetricVerify").await?;
-    let version = named_version(app, &key, p).await?;
-    let reply = app
-        .hsm
-        .call(
-            app,
-            &instance,
+    let (key, version, reply) = asymmetric(
+        app,
+        p,
+        KeyUsage::SignVerify,
+        "AsymmetricVerify",
+        "Digest",
+        |key, algorithm, message| {
             Op::Verify(Verify {
-                key: Some(key_ref(&key, &version, KeyUsage::SignVerify)?),
+                key: Some(key),
                 algorithm,
-                message: digest,
+                message,
                 message_type: "DIGEST".to_owned(),
                 signature,
-            }),
-        )
-        .await?;
+            })
+        },
+    )
+    .await?;
     let Reply::Verify(done) = reply else {
-        return Err(ApiError::Internal(
-            "the HSM answered Verify with another reply".into(),
-        ));
+        return Err(unexpected("Verify"));
     };
-    Ok(answer([
-        ("KeyId", json!(key.id)),
-        ("KeyVersionId", json!(version.version_id)),
-        ("Value", json!(done.valid)),
-    ]))
+    Ok(answer_for(&key, &version, "Value", json!(done.valid)))
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Importing key material (`docs/keys.md`, "Import"): GetParametersForImport,
-//! ImportKeyMaterial, DeleteKeyMaterial, and [`expire_material`] for the maintenance
+//! ImportKeyMaterial, DeleteKeyMaterial, and [`drop_material`] for the maintenance
 //! task. The wrapping key pair is made by the HSM and kept only as a blob; the HSM
 //! unwraps the material and seals it as the key's version blob, so the material never
 //! exists in this process.

@@ -10,27 +10,10 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use serde_json::Value;
 use strongroom_crypto::spec::{KeySpec, WrappingAlgorithm};
-use strongroom_server::RunningServer;
-use strongroom_server::client::{ClientError, Credentials, ManagementClient, Transport};
+use strongroom_server::client::{ClientError, ManagementClient};
 use strongroom_store::{KeyState, PostgresStore, Store, StoreError};
-use zeroize::Zeroizing;
 
 use crate::support::{self, Hsms, P12_PASSWORD};
-
-fn client(server: &RunningServer, id: &str, secret: &str) -> ManagementClient {
-    ManagementClient::new(
-        &server.local_addr.to_string(),
-        Transport::Https {
-            ca_file: server.ca_file.clone().unwrap(),
-            server_name: None,
-        },
-        Credentials {
-            access_key_id: id.to_owned(),
-            access_key_secret: Zeroizing::new(secret.to_owned()),
-        },
-    )
-    .unwrap()
-}
 
 fn now() -> i64 {
     i64::try_from(
@@ -87,7 +70,7 @@ async fn two_nodes_destroy_rotate_and_expire_each_key_once() {
     .await
     .unwrap();
     let secret = init.access_key_secret.to_string();
-    let c = client(&a, &init.access_key_id, &secret);
+    let c = support::client(&a, &init.access_key_id, &secret);
     let store = PostgresStore::connect(&url).await.unwrap();
 
     // An instance enabled with the two HSM nodes.

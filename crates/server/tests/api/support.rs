@@ -12,6 +12,7 @@ use strongroom_crypto::secret::SecretBytes;
 use strongroom_hsm::admin::{self, OfficerClient, Trust};
 use strongroom_hsm::node::{Node, NodeOptions};
 use strongroom_hsm::officer::OfficerRequest;
+use strongroom_server::client::{Credentials, ManagementClient, Transport};
 use strongroom_server::{Config, Overrides, RunningServer};
 use zeroize::Zeroizing;
 
@@ -25,6 +26,22 @@ pub struct Kms {
     pub ca_file: PathBuf,
     pub access_key_id: String,
     pub access_key_secret: String,
+}
+
+/// Our management client for `server`, over HTTPS with its CA file.
+pub fn client(server: &RunningServer, id: &str, secret: &str) -> ManagementClient {
+    ManagementClient::new(
+        &server.local_addr.to_string(),
+        Transport::Https {
+            ca_file: server.ca_file.clone().unwrap(),
+            server_name: None,
+        },
+        Credentials {
+            access_key_id: id.to_owned(),
+            access_key_secret: Zeroizing::new(secret.to_owned()),
+        },
+    )
+    .unwrap()
 }
 
 /// Configuration of a node in `data_dir` on a free loopback port.

@@ -6,27 +6,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use strongroom_server::client::{ClientError, Credentials, ManagementClient, Transport};
+use strongroom_server::client::{ClientError, ManagementClient};
 use strongroom_server::node_key::NodeKeyError;
 use strongroom_server::{RunningServer, StartError};
-use zeroize::Zeroizing;
 
 use crate::support::{self, Hsms, P12_PASSWORD};
-
-fn client(server: &RunningServer, id: &str, secret: &str) -> ManagementClient {
-    ManagementClient::new(
-        &server.local_addr.to_string(),
-        Transport::Https {
-            ca_file: server.ca_file.clone().unwrap(),
-            server_name: None,
-        },
-        Credentials {
-            access_key_id: id.to_owned(),
-            access_key_secret: Zeroizing::new(secret.to_owned()),
-        },
-    )
-    .unwrap()
-}
 
 async fn start(dir: &Path, url: &str, key: &Path) -> RunningServer {
     strongroom_server::start(support::config(dir, Some(url), Some(key)))
@@ -57,8 +41,8 @@ async fn two_nodes_on_one_postgres_serve_the_same_instances() {
         std::fs::read(b.ca_file.as_ref().unwrap()).unwrap()
     );
     let secret = init.access_key_secret.to_string();
-    let ca = client(&a, &init.access_key_id, &secret);
-    let cb = client(&b, &init.access_key_id, &secret);
+    let ca = support::client(&a, &init.access_key_id, &secret);
+    let cb = support::client(&b, &init.access_key_id, &secret);
 
     // A node with another key, or none, refuses to start instead of failing later.
     let other_key = dir.path().join("other.key");
@@ -111,7 +95,7 @@ async fn two_nodes_on_one_postgres_serve_the_same_instances() {
     assert_eq!(got["KmsInstance"]["InstanceName"], "pg");
     // An access key made on B signs requests A accepts.
     let made = cb.call("CreateAccessKey", &[]).await.unwrap();
-    let second = client(
+    let second = support::client(
         &a,
         made["AccessKey"]["AccessKeyId"].as_str().unwrap(),
         made["AccessKey"]["AccessKeySecret"].as_str().unwrap(),
