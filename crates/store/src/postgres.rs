@@ -233,7 +233,17 @@ fn map_err(what: &str) -> impl Fn(tokio_postgres::Error) -> StoreError + '_ {
             let detail = e.as_db_error().map_or("constraint", |d| d.message());
             StoreError::Conflict(format!("{what}: {detail}"))
         }
-        _ => StoreError::Backend(format!("{what}: {e}")),
+        // tokio-postgres shows a server error as just "db error": add the server's
+        // message, so that the log says what went wrong.
+        _ => match e.as_db_error() {
+            Some(db) => StoreError::Backend(format!(
+                "{what}: {} ({}): {}",
+                e,
+                db.code().code(),
+                db.message()
+            )),
+            None => StoreError::Backend(format!("{what}: {e}")),
+        },
     }
 }
 
