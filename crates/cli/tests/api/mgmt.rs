@@ -3,11 +3,12 @@
 //! its management CA, driven the way an operator would.
 
 use std::io::{BufRead, BufReader};
-use std::net::TcpListener;
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 
 use tempfile::TempDir;
+
+use crate::support_kms::{free_port, strongroom};
 
 /// One initialised KMS node serving HTTPS in a child process.
 struct Node {
@@ -16,32 +17,6 @@ struct Node {
     endpoint: String,
     ca_file: PathBuf,
     profile: PathBuf,
-}
-
-fn strongroom() -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_strongroom"));
-    for name in [
-        "STRONGROOM_ENDPOINT",
-        "STRONGROOM_CA_FILE",
-        "STRONGROOM_INSECURE_HTTP",
-        "STRONGROOM_ACCESS_KEY_ID",
-        "STRONGROOM_ACCESS_KEY_SECRET",
-        "STRONGROOM_PROFILE_FILE",
-        "ALIBABA_CLOUD_ACCESS_KEY_ID",
-        "ALIBABA_CLOUD_ACCESS_KEY_SECRET",
-    ] {
-        command.env_remove(name);
-    }
-    command.env("RUST_LOG", "warn");
-    command
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Node {
