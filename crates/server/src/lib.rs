@@ -11,6 +11,7 @@
 //! `strongroom_hsm::client::ClusterClient` over mutual TLS.
 #![warn(missing_docs)]
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod auth;

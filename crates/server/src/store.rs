@@ -4,8 +4,9 @@
 use std::path::Path;
 
 use strongroom_store::{
-    AccessKey, AccessKeyStatus, Alias, HsmCluster, ImportParams, Instance, Key, KeyFilter,
-    KeyVersion, Page, PageOf, PostgresStore, Result, SqliteStore, Store, VersionMaterial, Vpc,
+    AccessKey, AccessKeyStatus, AccessPoint, AccessSnapshot, Alias, ClientKey, HsmCluster,
+    ImportParams, Instance, Key, KeyFilter, KeyVersion, NetworkRule, Page, PageOf, Policy,
+    PostgresStore, Result, SqliteStore, Store, VersionMaterial, Vpc,
 };
 
 /// SQLite or PostgreSQL.
@@ -102,4 +103,24 @@ delegate! {
     fn create_import_params(&self, params: &ImportParams) -> ();
     fn get_import_params(&self, token: &str) -> ImportParams;
     fn purge_expired_import_params(&self, now: i64) -> u64;
+    fn create_network_rule(&self, rule: &NetworkRule) -> ();
+    fn get_network_rule(&self, name: &str) -> NetworkRule;
+    fn list_network_rules(&self, page: Page) -> PageOf<NetworkRule>;
+    fn update_network_rule(&self, rule: &NetworkRule) -> ();
+    fn delete_network_rule(&self, name: &str) -> ();
+    fn create_policy(&self, policy: &Policy) -> ();
+    fn get_policy(&self, name: &str) -> Policy;
+    fn list_policies(&self, page: Page) -> PageOf<Policy>;
+    fn update_policy(&self, policy: &Policy) -> ();
+    fn delete_policy(&self, name: &str) -> ();
+    fn create_access_point(&self, point: &AccessPoint) -> ();
+    fn get_access_point(&self, name: &str) -> AccessPoint;
+    fn list_access_points(&self, page: Page) -> PageOf<AccessPoint>;
+    fn update_access_point(&self, point: &AccessPoint) -> ();
+    fn delete_access_point(&self, name: &str) -> ();
+    fn create_client_key(&self, key: &ClientKey, max_per_aap: u32) -> ();
+    fn get_client_key(&self, id: &str) -> ClientKey;
+    fn list_client_keys(&self, aap_name: &str) -> Vec<ClientKey>;
+    fn delete_client_key(&self, id: &str) -> ();
+    fn access_snapshot(&self, client_key_id: &str) -> Option<AccessSnapshot>;
 }

@@ -9,6 +9,7 @@
 //! generates `kst-…`, `LTAI…` and so on); the store only enforces their uniqueness.
 #![warn(missing_docs)]
 
+mod access;
 mod key_sql;
 mod keys;
 mod migrations;
@@ -18,6 +19,7 @@ mod sqlite;
 #[doc(hidden)]
 pub mod testsuite;
 
+pub use access::{AccessPoint, AccessSnapshot, ClientKey, NetworkRule, Policy};
 pub use keys::{Alias, ImportParams, Key, KeyFilter, KeyState, KeyVersion, Tag, VersionMaterial};
 pub use migrations::{MIGRATIONS, Migration};
 pub use model::{
@@ -96,7 +98,9 @@ pub trait Store: Send + Sync + 'static {
     -> impl Future<Output = Result<Instance>> + Send;
     /// Deletes an instance with its VPC bindings and its keys (releasing an instance
     /// releases its keys): their versions, tags, aliases and import parameters go too, in
-    /// the same transaction.
+    /// the same transaction. [`StoreError::Conflict`] while a policy names the instance
+    /// (nothing is deleted then): access granted to an instance is withdrawn explicitly,
+    /// not as a side effect of releasing it.
     fn delete_instance(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
     /// Binds an HSM cluster to an instance (one cluster, one instance; idempotent for the
     /// same pair). Returns the updated instance.
@@ -282,4 +286,86 @@ pub trait Store: Send + Sync + 'static {
     fn get_import_params(&self, token: &str) -> impl Future<Output = Result<ImportParams>> + Send;
     /// Deletes import parameters with `expires_at <= now`; returns how many.
     fn purge_expired_import_params(&self, now: i64) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Stores a new network rule; [`StoreError::Conflict`] if the name exists.
+    fn create_network_rule(&self, rule: &NetworkRule) -> impl Future<Output = Result<()>> + Send;
+    /// Reads one network rule by name.
+    fn get_network_rule(&self, name: &str) -> impl Future<Output = Result<NetworkRule>> + Send;
+    /// Lists network rules ordered by name.
+    fn list_network_rules(
+        &self,
+        page: Page,
+    ) -> impl Future<Output = Result<PageOf<NetworkRule>>> + Send;
+    /// Replaces a network rule's mutable fields (addresses, description, update time; not
+    /// its name, type or creation time). [`StoreError::NotFound`] if it does not exist.
+    fn update_network_rule(&self, rule: &NetworkRule) -> impl Future<Output = Result<()>> + Send;
+    /// Deletes a network rule; [`StoreError::Conflict`] while a policy names it,
+    /// [`StoreError::NotFound`] if it does not exist.
+    fn delete_network_rule(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores a new policy with its network-rule references, atomically.
+    /// [`StoreError::Conflict`] if the name exists; [`StoreError::NotFound`] if its
+    /// instance or one of its network rules does not exist (nothing is stored then).
+    fn create_policy(&self, policy: &Policy) -> impl Future<Output = Result<()>> + Send;
+    /// Reads one policy by name.
+    fn get_policy(&self, name: &str) -> impl Future<Output = Result<Policy>> + Send;
+    /// Lists policies ordered by name.
+    fn list_policies(&self, page: Page) -> impl Future<Output = Result<PageOf<Policy>>> + Send;
+    /// Replaces a policy's mutable fields (permissions, resources, network rules,
+    /// description, update time; not its name, instance or creation time), atomically.
+    /// [`StoreError::NotFound`] if the policy or one of the network rules does not exist
+    /// (nothing is changed then).
+    fn update_policy(&self, policy: &Policy) -> impl Future<Output = Result<()>> + Send;
+    /// Deletes a policy; [`StoreError::Conflict`] while an access point names it,
+    /// [`StoreError::NotFound`] if it does not exist.
+    fn delete_policy(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores a new access point with its policy references, atomically.
+    /// [`StoreError::Conflict`] if the name exists; [`StoreError::NotFound`] if one of
+    /// its policies does not exist (nothing is stored then).
+    fn create_access_point(&self, point: &AccessPoint) -> impl Future<Output = Result<()>> + Send;
+    /// Reads one access point by name.
+    fn get_access_point(&self, name: &str) -> impl Future<Output = Result<AccessPoint>> + Send;
+    /// Lists access points ordered by name.
+    fn list_access_points(
+        &self,
+        page: Page,
+    ) -> impl Future<Output = Result<PageOf<AccessPoint>>> + Send;
+    /// Replaces an access point's mutable fields (policies, description, update time; not
+    /// its name, authentication method or creation time), atomically.
+    /// [`StoreError::NotFound`] if the access point or one of the policies does not exist
+    /// (nothing is changed then).
+    fn update_access_point(&self, point: &AccessPoint) -> impl Future<Output = Result<()>> + Send;
+    /// Deletes an access point; [`StoreError::Conflict`] while it has client keys,
+    /// [`StoreError::NotFound`] if it does not exist.
+    fn delete_access_point(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Stores a new client key, atomically with the limit check: if its access point
+    /// already has `max_per_aap` client keys nothing is stored and the answer is
+    /// [`StoreError::QuotaExceeded`]; two nodes racing for the last slot cannot both
+    /// succeed. [`StoreError::NotFound`] if the access point does not exist;
+    /// [`StoreError::Conflict`] if the id exists.
+    fn create_client_key(
+        &self,
+        key: &ClientKey,
+        max_per_aap: u32,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Reads one client key.
+    fn get_client_key(&self, id: &str) -> impl Future<Output = Result<ClientKey>> + Send;
+    /// Every client key of an access point, ordered by creation time then id.
+    /// [`StoreError::NotFound`] if the access point does not exist.
+    fn list_client_keys(
+        &self,
+        aap_name: &str,
+    ) -> impl Future<Output = Result<Vec<ClientKey>>> + Send;
+    /// Deletes a client key; [`StoreError::NotFound`] if it does not exist.
+    fn delete_client_key(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
+    /// What a request signed with client key `client_key_id` is judged by: the key, its
+    /// access point, the access point's policies and their network rules, read in one
+    /// snapshot (never a mix of before and after a concurrent update). `None` if the
+    /// client key does not exist.
+    fn access_snapshot(
+        &self,
+        client_key_id: &str,
+    ) -> impl Future<Output = Result<Option<AccessSnapshot>>> + Send;
 }

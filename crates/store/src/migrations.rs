@@ -170,6 +170,65 @@ CREATE INDEX import_params_key ON import_params(key_id);
 CREATE INDEX import_params_expires_at ON import_params(expires_at);
 ",
     },
+    Migration {
+        version: 4,
+        name: "application access: network rules, policies, access points, client keys",
+        // Lists that name nothing (addresses, permissions, resources) are JSON arrays in
+        // text columns; lists that name records are child tables, so that the database
+        // refuses to delete what is named (no cascade from the named side).
+        sql: r"
+CREATE TABLE network_rules (
+    name              TEXT PRIMARY KEY,
+    rule_type         TEXT NOT NULL,
+    source_private_ip TEXT NOT NULL,
+    description       TEXT NOT NULL,
+    created_at        BIGINT NOT NULL,
+    updated_at        BIGINT NOT NULL
+);
+CREATE TABLE policies (
+    name            TEXT PRIMARY KEY,
+    kms_instance_id TEXT NOT NULL REFERENCES instances(id),
+    permissions     TEXT NOT NULL,
+    resources       TEXT NOT NULL,
+    description     TEXT NOT NULL,
+    created_at      BIGINT NOT NULL,
+    updated_at      BIGINT NOT NULL
+);
+CREATE INDEX policies_instance ON policies(kms_instance_id);
+CREATE TABLE policy_network_rules (
+    policy_name TEXT NOT NULL REFERENCES policies(name) ON DELETE CASCADE,
+    position    BIGINT NOT NULL,
+    rule_name   TEXT NOT NULL REFERENCES network_rules(name),
+    PRIMARY KEY (policy_name, position)
+);
+CREATE INDEX policy_network_rules_rule ON policy_network_rules(rule_name);
+CREATE TABLE access_points (
+    name                  TEXT PRIMARY KEY,
+    authentication_method TEXT NOT NULL,
+    description           TEXT NOT NULL,
+    created_at            BIGINT NOT NULL,
+    updated_at            BIGINT NOT NULL
+);
+CREATE TABLE aap_policies (
+    aap_name    TEXT NOT NULL REFERENCES access_points(name) ON DELETE CASCADE,
+    position    BIGINT NOT NULL,
+    policy_name TEXT NOT NULL REFERENCES policies(name),
+    PRIMARY KEY (aap_name, position)
+);
+CREATE INDEX aap_policies_policy ON aap_policies(policy_name);
+CREATE TABLE client_keys (
+    id              TEXT PRIMARY KEY,
+    aap_name        TEXT NOT NULL REFERENCES access_points(name),
+    key_algorithm   TEXT NOT NULL,
+    key_origin      TEXT NOT NULL,
+    certificate_pem TEXT NOT NULL,
+    not_before      BIGINT NOT NULL,
+    not_after       BIGINT NOT NULL,
+    created_at      BIGINT NOT NULL
+);
+CREATE INDEX client_keys_aap ON client_keys(aap_name, created_at, id);
+",
+    },
 ];
 
 /// Highest version in [`MIGRATIONS`].

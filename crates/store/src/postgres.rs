@@ -13,6 +13,7 @@
 //! Connections are made without TLS: the database is expected on loopback or a private
 //! network (a URL asking for `sslmode=require` fails to connect rather than fall back).
 
+mod access;
 mod keys;
 
 use std::fmt;
@@ -26,8 +27,9 @@ use tokio_postgres::{GenericClient, IsolationLevel, NoTls, Row, Transaction};
 
 use crate::migrations::{MIGRATIONS, latest};
 use crate::{
-    AccessKey, AccessKeyStatus, Alias, HsmCluster, HsmNode, ImportParams, Instance, InstanceStatus,
-    Key, KeyFilter, KeyVersion, Page, PageOf, Result, Store, StoreError, VersionMaterial, Vpc,
+    AccessKey, AccessKeyStatus, AccessPoint, AccessSnapshot, Alias, ClientKey, HsmCluster, HsmNode,
+    ImportParams, Instance, InstanceStatus, Key, KeyFilter, KeyVersion, NetworkRule, Page, PageOf,
+    Policy, Result, Store, StoreError, VersionMaterial, Vpc,
 };
 
 /// Connections in the pool.
@@ -665,6 +667,14 @@ impl Store for PostgresStore {
         if !instance_exists(&tx, id, true).await? {
             return Err(StoreError::NotFound(format!("instance {id}")));
         }
+        // Access granted to the instance is withdrawn explicitly, never as a side effect
+        // of releasing it. A policy being created for it holds a key-share lock on the
+        // instance, so it committed before the lock above was granted and is seen here.
+        if access::instance_has_policies(&tx, id).await? {
+            return Err(StoreError::Conflict(format!(
+                "instance {id} is named by a policy"
+            )));
+        }
         // Releasing an instance releases its keys; they reference the instance, so they
         // go first.
         keys::delete_instance_keys(&tx, id).await?;
@@ -1058,6 +1068,85 @@ impl Store for PostgresStore {
 
     async fn purge_expired_import_params(&self, now: i64) -> Result<u64> {
         keys::purge_expired_import_params(self, now).await
+    }
+    async fn create_network_rule(&self, rule: &NetworkRule) -> Result<()> {
+        access::create_network_rule(self, rule).await
+    }
+
+    async fn get_network_rule(&self, name: &str) -> Result<NetworkRule> {
+        access::get_network_rule(self, name).await
+    }
+
+    async fn list_network_rules(&self, page: Page) -> Result<PageOf<NetworkRule>> {
+        access::list_network_rules(self, page).await
+    }
+
+    async fn update_network_rule(&self, rule: &NetworkRule) -> Result<()> {
+        access::update_network_rule(self, rule).await
+    }
+
+    async fn delete_network_rule(&self, name: &str) -> Result<()> {
+        access::delete_network_rule(self, name).await
+    }
+
+    async fn create_policy(&self, policy: &Policy) -> Result<()> {
+        access::create_policy(self, policy).await
+    }
+
+    async fn get_policy(&self, name: &str) -> Result<Policy> {
+        access::get_policy(self, name).await
+    }
+
+    async fn list_policies(&self, page: Page) -> Result<PageOf<Policy>> {
+        access::list_policies(self, page).await
+    }
+
+    async fn update_policy(&self, policy: &Policy) -> Result<()> {
+        access::update_policy(self, policy).await
+    }
+
+    async fn delete_policy(&self, name: &str) -> Result<()> {
+        access::delete_policy(self, name).await
+    }
+
+    async fn create_access_point(&self, point: &AccessPoint) -> Result<()> {
+        access::create_access_point(self, point).await
+    }
+
+    async fn get_access_point(&self, name: &str) -> Result<AccessPoint> {
+        access::get_access_point(self, name).await
+    }
+
+    async fn list_access_points(&self, page: Page) -> Result<PageOf<AccessPoint>> {
+        access::list_access_points(self, page).await
+    }
+
+    async fn update_access_point(&self, point: &AccessPoint) -> Result<()> {
+        access::update_access_point(self, point).await
+    }
+
+    async fn delete_access_point(&self, name: &str) -> Result<()> {
+        access::delete_access_point(self, name).await
+    }
+
+    async fn create_client_key(&self, key: &ClientKey, max_per_aap: u32) -> Result<()> {
+        access::create_client_key(self, key, max_per_aap).await
+    }
+
+    async fn get_client_key(&self, id: &str) -> Result<ClientKey> {
+        access::get_client_key(self, id).await
+    }
+
+    async fn list_client_keys(&self, aap_name: &str) -> Result<Vec<ClientKey>> {
+        access::list_client_keys(self, aap_name).await
+    }
+
+    async fn delete_client_key(&self, id: &str) -> Result<()> {
+        access::delete_client_key(self, id).await
+    }
+
+    async fn access_snapshot(&self, client_key_id: &str) -> Result<Option<AccessSnapshot>> {
+        access::access_snapshot(self, client_key_id).await
     }
 }
 

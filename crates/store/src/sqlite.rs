@@ -1,5 +1,6 @@
 //! The embedded SQLite back end: rusqlite on `spawn_blocking`, one connection behind a mutex.
 
+mod access;
 mod keys;
 
 use std::path::{Path, PathBuf};
@@ -12,8 +13,9 @@ use rusqlite::{
 
 use crate::migrations::{MIGRATIONS, latest};
 use crate::{
-    AccessKey, AccessKeyStatus, Alias, HsmCluster, HsmNode, ImportParams, Instance, InstanceStatus,
-    Key, KeyFilter, KeyVersion, Page, PageOf, Result, Store, StoreError, VersionMaterial, Vpc,
+    AccessKey, AccessKeyStatus, AccessPoint, AccessSnapshot, Alias, ClientKey, HsmCluster, HsmNode,
+    ImportParams, Instance, InstanceStatus, Key, KeyFilter, KeyVersion, NetworkRule, Page, PageOf,
+    Policy, Result, Store, StoreError, VersionMaterial, Vpc,
 };
 
 /// SQLite-backed [`Store`]: WAL journal, `synchronous=FULL`, foreign keys on, secure delete,
@@ -144,6 +146,24 @@ impl SqliteStore {
             // waits on the busy timeout instead of failing to upgrade its lock.
             let tx = c
                 .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err("begin"))?;
+            let out = f(&tx)?;
+            tx.commit().map_err(map_err("commit"))?;
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Runs `f` inside a deferred (read) transaction: its reads see one snapshot, and it
+    /// takes no write lock.
+    async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+    {
+        self.call(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Deferred)
                 .map_err(map_err("begin"))?;
             let out = f(&tx)?;
             tx.commit().map_err(map_err("commit"))?;
@@ -586,6 +606,13 @@ impl Store for SqliteStore {
     async fn delete_instance(&self, id: &str) -> Result<()> {
         let id = id.to_owned();
         self.tx(move |c| {
+            // Access granted to the instance is withdrawn explicitly, never as a side
+            // effect of releasing it.
+            if access::instance_has_policies(c, &id)? {
+                return Err(StoreError::Conflict(format!(
+                    "instance {id} is named by a policy"
+                )));
+            }
             // Releasing an instance releases its keys; they reference the instance, so
             // they go first, in the same transaction.
             keys::delete_instance_keys(c, &id)?;
@@ -998,5 +1025,107 @@ impl Store for SqliteStore {
     async fn purge_expired_import_params(&self, now: i64) -> Result<u64> {
         self.call(move |c| keys::purge_expired_import_params(c, now))
             .await
+    }
+
+    async fn create_network_rule(&self, rule: &NetworkRule) -> Result<()> {
+        let r = rule.clone();
+        self.tx(move |c| access::create_network_rule(c, &r)).await
+    }
+
+    async fn get_network_rule(&self, name: &str) -> Result<NetworkRule> {
+        let name = name.to_owned();
+        self.call(move |c| access::get_network_rule(c, &name)).await
+    }
+
+    async fn list_network_rules(&self, page: Page) -> Result<PageOf<NetworkRule>> {
+        self.read(move |c| access::list_network_rules(c, page))
+            .await
+    }
+
+    async fn update_network_rule(&self, rule: &NetworkRule) -> Result<()> {
+        let r = rule.clone();
+        self.tx(move |c| access::update_network_rule(c, &r)).await
+    }
+
+    async fn delete_network_rule(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        self.tx(move |c| access::delete_network_rule(c, &name))
+            .await
+    }
+
+    async fn create_policy(&self, policy: &Policy) -> Result<()> {
+        let p = policy.clone();
+        self.tx(move |c| access::create_policy(c, &p)).await
+    }
+
+    async fn get_policy(&self, name: &str) -> Result<Policy> {
+        let name = name.to_owned();
+        self.read(move |c| access::get_policy(c, &name)).await
+    }
+
+    async fn list_policies(&self, page: Page) -> Result<PageOf<Policy>> {
+        self.read(move |c| access::list_policies(c, page)).await
+    }
+
+    async fn update_policy(&self, policy: &Policy) -> Result<()> {
+        let p = policy.clone();
+        self.tx(move |c| access::update_policy(c, &p)).await
+    }
+
+    async fn delete_policy(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        self.tx(move |c| access::delete_policy(c, &name)).await
+    }
+
+    async fn create_access_point(&self, point: &AccessPoint) -> Result<()> {
+        let a = point.clone();
+        self.tx(move |c| access::create_access_point(c, &a)).await
+    }
+
+    async fn get_access_point(&self, name: &str) -> Result<AccessPoint> {
+        let name = name.to_owned();
+        self.read(move |c| access::get_access_point(c, &name)).await
+    }
+
+    async fn list_access_points(&self, page: Page) -> Result<PageOf<AccessPoint>> {
+        self.read(move |c| access::list_access_points(c, page))
+            .await
+    }
+
+    async fn update_access_point(&self, point: &AccessPoint) -> Result<()> {
+        let a = point.clone();
+        self.tx(move |c| access::update_access_point(c, &a)).await
+    }
+
+    async fn delete_access_point(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        self.tx(move |c| access::delete_access_point(c, &name))
+            .await
+    }
+
+    async fn create_client_key(&self, key: &ClientKey, max_per_aap: u32) -> Result<()> {
+        let k = key.clone();
+        self.tx(move |c| access::create_client_key(c, &k, max_per_aap))
+            .await
+    }
+
+    async fn get_client_key(&self, id: &str) -> Result<ClientKey> {
+        let id = id.to_owned();
+        self.call(move |c| access::get_client_key(c, &id)).await
+    }
+
+    async fn list_client_keys(&self, aap_name: &str) -> Result<Vec<ClientKey>> {
+        let name = aap_name.to_owned();
+        self.read(move |c| access::list_client_keys(c, &name)).await
+    }
+
+    async fn delete_client_key(&self, id: &str) -> Result<()> {
+        let id = id.to_owned();
+        self.call(move |c| access::delete_client_key(c, &id)).await
+    }
+
+    async fn access_snapshot(&self, client_key_id: &str) -> Result<Option<AccessSnapshot>> {
+        let id = client_key_id.to_owned();
+        self.read(move |c| access::access_snapshot(c, &id)).await
     }
 }

@@ -10,6 +10,7 @@
     reason = "test code: failing loudly is the point"
 )]
 
+pub mod access;
 pub mod keys;
 
 use crate::{
@@ -474,4 +475,14 @@ where
     keys::aliases(&make().await).await;
     keys::import_params_lifecycle(&make().await).await;
     keys::delete_instance_with_keys(&make().await).await;
+    access::network_rule_crud(&make().await).await;
+    access::policy_crud(&make().await).await;
+    access::access_point_crud(&make().await).await;
+    access::client_key_crud(&make().await).await;
+    access::access_pagination(&make().await).await;
+    access::access_references(&make().await).await;
+    access::client_key_limit(&make().await).await;
+    access::client_key_limit_race(&make().await).await;
+    access::access_snapshot_contents(&make().await).await;
+    access::delete_instance_refused_while_a_policy_names_it(&make().await).await;
 }

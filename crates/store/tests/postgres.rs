@@ -152,6 +152,20 @@ cases!(
     delete_instance_with_keys,
 );
 
+cases!(
+    mod access:
+    network_rule_crud,
+    policy_crud,
+    access_point_crud,
+    client_key_crud,
+    access_pagination,
+    access_references,
+    client_key_limit,
+    client_key_limit_race,
+    access_snapshot_contents,
+    delete_instance_refused_while_a_policy_names_it,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_all_on_fresh_databases() {
     let made = std::sync::Mutex::new(Vec::new());
@@ -168,7 +182,7 @@ async fn run_all_on_fresh_databases() {
         s.close();
     }
     let made = made.into_inner().unwrap();
-    assert_eq!(made.len(), 29);
+    assert_eq!(made.len(), 39);
     for db in made {
         db.drop_db().await;
     }

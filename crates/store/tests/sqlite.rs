@@ -69,6 +69,20 @@ cases!(
     delete_instance_with_keys,
 );
 
+cases!(
+    mod access:
+    network_rule_crud,
+    policy_crud,
+    access_point_crud,
+    client_key_crud,
+    access_pagination,
+    access_references,
+    client_key_limit,
+    client_key_limit_race,
+    access_snapshot_contents,
+    delete_instance_refused_while_a_policy_names_it,
+);
+
 #[tokio::test]
 async fn persists_across_reopen_and_migrations_are_idempotent() {
     let (dir, s) = fresh().await;
@@ -178,5 +192,5 @@ async fn run_all_on_fresh_files() {
         async move { SqliteStore::open(path).await.unwrap() }
     })
     .await;
-    assert_eq!(next.into_inner(), 29);
+    assert_eq!(next.into_inner(), 39);
 }
