@@ -19,8 +19,8 @@ use std::collections::HashMap;
 use tokio_postgres::{GenericClient, Row};
 
 use super::{
-    PostgresStore, begin, commit, expect_one, get, map_conflict, map_err, page_params, position,
-    snapshot, to_u64,
+    PostgresStore, begin, commit, expect_one, get, get_one, map_conflict, map_err, page_params,
+    position, snapshot, to_u64,
 };
 use crate::access::{decode_list, encode_list};
 use crate::{
@@ -172,16 +172,15 @@ pub(super) async fn create_network_rule(s: &PostgresStore, r: &NetworkRule) -> R
 }
 
 pub(super) async fn get_network_rule(s: &PostgresStore, name: &str) -> Result<NetworkRule> {
-    let conn = s.conn().await?;
-    let row = conn
-        .query_opt(
-            &format!("SELECT {RULE_COLS} FROM network_rules WHERE name = $1"),
-            &[&name],
-        )
-        .await
-        .map_err(map_err("network rule"))?
-        .ok_or_else(|| StoreError::NotFound(format!("network rule {name}")))?;
-    rule_from(&row)
+    get_one(
+        s,
+        &format!("SELECT {RULE_COLS} FROM network_rules WHERE name = $1"),
+        &[&name],
+        "network rule",
+        || format!("network rule {name}"),
+        rule_from,
+    )
+    .await
 }
 
 pub(super) async fn list_network_rules(

@@ -20,8 +20,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
 
 use super::{
-    PostgresStore, begin, commit, expect_one, get, map_conflict, map_err, page_params, position,
-    row_exists, snapshot, to_u64,
+    PostgresStore, begin, commit, expect_one, get, get_one, map_conflict, map_err, page_params,
+    position, row_exists, snapshot, to_u64,
 };
 use crate::key_sql::{KEY_COLS, key_where};
 use crate::{
@@ -384,31 +384,27 @@ pub(super) async fn get_key_version(
     key_id: &str,
     version_id: &str,
 ) -> Result<KeyVersion> {
-    let conn = s.conn().await?;
-    let row = conn
-        .query_opt(
-            &format!(
-                "SELECT {VERSION_COLS} FROM key_versions WHERE key_id = $1 AND version_id = $2"
-            ),
-            &[&key_id, &version_id],
-        )
-        .await
-        .map_err(map_err("key version"))?
-        .ok_or_else(|| StoreError::NotFound(format!("version {version_id} of key {key_id}")))?;
-    version_from(&row)
+    get_one(
+        s,
+        &format!("SELECT {VERSION_COLS} FROM key_versions WHERE key_id = $1 AND version_id = $2"),
+        &[&key_id, &version_id],
+        "key version",
+        || format!("version {version_id} of key {key_id}"),
+        version_from,
+    )
+    .await
 }
 
 pub(super) async fn find_key_version(s: &PostgresStore, version_id: &str) -> Result<KeyVersion> {
-    let conn = s.conn().await?;
-    let row = conn
-        .query_opt(
-            &format!("SELECT {VERSION_COLS} FROM key_versions WHERE version_id = $1"),
-            &[&version_id],
-        )
-        .await
-        .map_err(map_err("key version"))?
-        .ok_or_else(|| StoreError::NotFound(format!("key version {version_id}")))?;
-    version_from(&row)
+    get_one(
+        s,
+        &format!("SELECT {VERSION_COLS} FROM key_versions WHERE version_id = $1"),
+        &[&version_id],
+        "key version",
+        || format!("key version {version_id}"),
+        version_from,
+    )
+    .await
 }
 
 pub(super) async fn list_key_versions(
@@ -598,16 +594,15 @@ pub(super) async fn create_alias(s: &PostgresStore, a: &Alias) -> Result<()> {
 }
 
 pub(super) async fn get_alias(s: &PostgresStore, name: &str) -> Result<Alias> {
-    let conn = s.conn().await?;
-    let row = conn
-        .query_opt(
-            &format!("SELECT {ALIAS_COLS} FROM aliases WHERE name = $1"),
-            &[&name],
-        )
-        .await
-        .map_err(map_err("alias"))?
-        .ok_or_else(|| StoreError::NotFound(format!("alias {name}")))?;
-    alias_from(&row)
+    get_one(
+        s,
+        &format!("SELECT {ALIAS_COLS} FROM aliases WHERE name = $1"),
+        &[&name],
+        "alias",
+        || format!("alias {name}"),
+        alias_from,
+    )
+    .await
 }
 
 pub(super) async fn update_alias(

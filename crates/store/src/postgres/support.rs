@@ -308,3 +308,22 @@ pub(super) fn page_params(page: Page) -> [i64; 2] {
     let (limit, offset) = page.limit_offset();
     [limit, offset]
 }
+
+/// Reads the one row `sql` selects and decodes it; [`StoreError::NotFound`] with the
+/// message `not_found` gives when there is none.
+pub(super) async fn get_one<T>(
+    s: &super::PostgresStore,
+    sql: &str,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    what: &str,
+    not_found: impl FnOnce() -> String,
+    decode: impl FnOnce(&Row) -> Result<T>,
+) -> Result<T> {
+    let conn = s.conn().await?;
+    let row = conn
+        .query_opt(sql, params)
+        .await
+        .map_err(map_err(what))?
+        .ok_or_else(|| StoreError::NotFound(not_found()))?;
+    decode(&row)
+}
