@@ -2,6 +2,7 @@
 //! `Action` name to its handler. Handlers take the decoded parameters and answer a JSON
 //! object without `RequestId` (the HTTP layer adds it).
 
+pub mod access;
 pub mod access_keys;
 pub mod aliases;
 pub mod clusters;
@@ -91,6 +92,25 @@ pub const ACTIONS: &[&str] = &[
     "AsymmetricDecrypt",
     "AsymmetricSign",
     "AsymmetricVerify",
+    "CreateNetworkRule",
+    "UpdateNetworkRule",
+    "DescribeNetworkRule",
+    "ListNetworkRules",
+    "DeleteNetworkRule",
+    "CreatePolicy",
+    "UpdatePolicy",
+    "DescribePolicy",
+    "ListPolicies",
+    "DeletePolicy",
+    "CreateApplicationAccessPoint",
+    "UpdateApplicationAccessPoint",
+    "DescribeApplicationAccessPoint",
+    "ListApplicationAccessPoints",
+    "DeleteApplicationAccessPoint",
+    "CreateClientKey",
+    "GetClientKey",
+    "ListClientKeys",
+    "DeleteClientKey",
 ];
 
 /// Runs one action.
@@ -154,6 +174,25 @@ pub async fn dispatch<S: Store + Clone>(
         "AsymmetricDecrypt" => crypto::asymmetric_decrypt(app, p).await,
         "AsymmetricSign" => crypto::asymmetric_sign(app, p).await,
         "AsymmetricVerify" => crypto::asymmetric_verify(app, p).await,
+        "CreateNetworkRule" => access::network_rules::create(app, p).await,
+        "UpdateNetworkRule" => access::network_rules::update(app, p).await,
+        "DescribeNetworkRule" => access::network_rules::describe(app, p).await,
+        "ListNetworkRules" => access::network_rules::list(app, p).await,
+        "DeleteNetworkRule" => access::network_rules::delete(app, p).await,
+        "CreatePolicy" => access::policies::create(app, p).await,
+        "UpdatePolicy" => access::policies::update(app, p).await,
+        "DescribePolicy" => access::policies::describe(app, p).await,
+        "ListPolicies" => access::policies::list(app, p).await,
+        "DeletePolicy" => access::policies::delete(app, p).await,
+        "CreateApplicationAccessPoint" => access::points::create(app, p).await,
+        "UpdateApplicationAccessPoint" => access::points::update(app, p).await,
+        "DescribeApplicationAccessPoint" => access::points::describe(app, p).await,
+        "ListApplicationAccessPoints" => access::points::list(app, p).await,
+        "DeleteApplicationAccessPoint" => access::points::delete(app, p).await,
+        "CreateClientKey" => access::client_keys::create(app, p).await,
+        "GetClientKey" => access::client_keys::get(app, p).await,
+        "ListClientKeys" => access::client_keys::list(app, p).await,
+        "DeleteClientKey" => access::client_keys::delete(app, p).await,
         other => Err(ApiError::UnknownAction(other.to_owned())),
     }
 }

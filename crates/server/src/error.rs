@@ -84,6 +84,23 @@ pub enum ApiError {
     /// An alias name in use.
     #[error("The alias {0} already exists.")]
     AliasExists(String),
+    /// Unknown network rule, policy, access point or client key (`docs/access.md`).
+    #[error("The specified {kind} {name} is not found.")]
+    AccessNotFound {
+        /// What kind of record: `network rule`, `policy`, `application access point`,
+        /// `client key`.
+        kind: &'static str,
+        /// The name or id asked for.
+        name: String,
+    },
+    /// A network rule, policy or access point name in use.
+    #[error("The {kind} {name} already exists.")]
+    AccessExists {
+        /// What kind of record.
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
     /// Deletion of a protected key.
     #[error("The key {0} is protected from deletion; turn its deletion protection off first.")]
     DeletionProtection(String),
@@ -140,6 +157,8 @@ impl ApiError {
             Self::KeyState { state, .. } => rejected_code(state),
             Self::StateModifiedFailed(_) => "Rejected.StateModifiedFailed",
             Self::AliasExists(_) => "Rejected.AliasExist",
+            Self::AccessNotFound { .. } => "Forbidden.ResourceNotFound",
+            Self::AccessExists { .. } => "Rejected.ResourceExist",
             Self::DeletionProtection(_) => "Forbidden.DeletionProtection",
             Self::UnsupportedOperation(_) => "UnsupportedOperation",
             Self::ImportTokenExpired(_) => "Rejected.ImportTokenExpired",
@@ -161,14 +180,16 @@ impl ApiError {
             | Self::AccessKeyNotFound(_)
             | Self::KeyNotFound(_)
             | Self::AliasNotFound(_)
-            | Self::KeyVersionNotFound(_) => 404,
+            | Self::KeyVersionNotFound(_)
+            | Self::AccessNotFound { .. } => 404,
             Self::InstanceNotFound(_)
             | Self::InstanceStateInvalid(_)
             | Self::DeletionProtection(_) => 403,
             Self::ResourceInUse(_)
             | Self::KeyState { .. }
             | Self::StateModifiedFailed(_)
-            | Self::AliasExists(_) => 409,
+            | Self::AliasExists(_)
+            | Self::AccessExists { .. } => 409,
             Self::TooLarge(_) => 413,
             Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,

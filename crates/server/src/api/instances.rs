@@ -549,6 +549,10 @@ pub(crate) async fn release<S: Store>(app: &Arc<App<S>>, p: &Params) -> Result<A
     }
     app.store.delete_instance(id).await.map_err(|e| match e {
         StoreError::NotFound(_) => ApiError::InstanceNotFound(id.to_owned()),
+        // The only conflict: access granted to it is withdrawn explicitly first.
+        StoreError::Conflict(_) => ApiError::ResourceInUse(format!(
+            "The instance {id} is named by a policy; delete the policy (DeletePolicy) first."
+        )),
         other => other.into(),
     })?;
     Ok(answer([]))

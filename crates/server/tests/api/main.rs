@@ -10,9 +10,11 @@
     reason = "tests"
 )]
 
+mod client_key_store;
 mod lifecycle;
 mod maintenance;
 mod sdk;
+mod sdk_access;
 mod sdk_keys;
 mod support;
 mod two_nodes;
