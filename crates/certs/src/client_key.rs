@@ -73,12 +73,7 @@ impl ClientKey {
     /// # Errors
     /// [`CertsError::Internal`] only if JSON encoding fails (it does not for strings).
     pub fn key_file_json(&self) -> Result<Zeroizing<String>> {
-        serde_json::to_string_pretty(&KeyFileRef {
-            key_id: &self.key_id,
-            private_key_data: &self.private_key_data,
-        })
-        .map(Zeroizing::new)
-        .map_err(|_| CertsError::Internal("JSON encoding of a client key"))
+        key_file_json(&self.key_id, &self.private_key_data)
     }
 }
 
@@ -127,6 +122,16 @@ struct KeyFileRef<'a> {
     key_id: &'a str,
     #[serde(rename = "PrivateKeyData")]
     private_key_data: &'a str,
+}
+
+/// The text of a client key file.
+fn key_file_json(key_id: &str, private_key_data: &str) -> Result<Zeroizing<String>> {
+    serde_json::to_string_pretty(&KeyFileRef {
+        key_id,
+        private_key_data,
+    })
+    .map(Zeroizing::new)
+    .map_err(|_| CertsError::Internal("JSON encoding of a client key"))
 }
 
 /// The default validity: from now (less an hour, for clock skew) for
@@ -206,16 +211,31 @@ pub fn file_names(key_id: &str) -> (String, String) {
 /// [`CertsError::MalformedClientKey`] for a key id that is not `KAAP.<uuid>`;
 /// [`CertsError::FileExists`] or [`CertsError::Io`].
 pub fn write_files(dir: &Path, key: &ClientKey, password: &Password) -> Result<ClientKeyFiles> {
-    if !is_key_id(&key.key_id) {
+    write_answer_files(dir, &key.key_id, &key.private_key_data, password)
+}
+
+/// [`write_files`] for a client key known by its parts, as `CreateClientKey` answers
+/// them (`ClientKeyId`, `PrivateKeyData`): the management client's way to save a key
+/// made by a KMS node.
+///
+/// # Errors
+/// As [`write_files`].
+pub fn write_answer_files(
+    dir: &Path,
+    key_id: &str,
+    private_key_data: &str,
+    password: &Password,
+) -> Result<ClientKeyFiles> {
+    if !is_key_id(key_id) {
         return Err(CertsError::MalformedClientKey {
             reason: "KeyId is not KAAP.<uuid>",
         });
     }
-    let json = key.key_file_json()?;
+    let json = key_file_json(key_id, private_key_data)?;
     if !dir.is_dir() {
         files::prepare_dir(dir, false)?;
     }
-    let (key_name, password_name) = file_names(&key.key_id);
+    let (key_name, password_name) = file_names(key_id);
     let out = ClientKeyFiles {
         key_file: dir.join(key_name),
         password_file: dir.join(password_name),

@@ -53,15 +53,15 @@ enum Command {
     /// Key aliases: create, update, delete, list.
     Alias(mgmt::alias::AliasArgs),
     /// Application access points (and the one-step quick create).
-    Aap(NotBuilt),
+    Aap(mgmt::aap::AapArgs),
     /// Access policies of application access points.
-    Policy(NotBuilt),
+    Policy(mgmt::access::PolicyArgs),
     /// Network rules (allowed source addresses) of policies.
     #[command(name = "network-rule")]
-    NetworkRule(NotBuilt),
+    NetworkRule(mgmt::access::NetworkRuleArgs),
     /// Client keys of application access points.
     #[command(name = "client-key")]
-    ClientKey(NotBuilt),
+    ClientKey(mgmt::aap::ClientKeyArgs),
     /// Secrets stored in an instance.
     Secret(NotBuilt),
     /// Benchmarks to run on your own machine or deployment.
@@ -84,10 +84,10 @@ pub fn strongroom() -> ExitCode {
         Command::AccessKey(args) => mgmt::access_key::run(args),
         Command::Key(args) => mgmt::key::run(args),
         Command::Alias(args) => mgmt::alias::run(args),
-        Command::Aap(_) => roles::not_built("aap", 7),
-        Command::Policy(_) => roles::not_built("policy", 7),
-        Command::NetworkRule(_) => roles::not_built("network-rule", 7),
-        Command::ClientKey(_) => roles::not_built("client-key", 7),
+        Command::Aap(args) => mgmt::aap::run_aap(args),
+        Command::Policy(args) => mgmt::access::run_policy(args),
+        Command::NetworkRule(args) => mgmt::access::run_network_rule(args),
+        Command::ClientKey(args) => mgmt::aap::run_client_key(args),
         Command::Secret(_) => roles::not_built("secret", 10),
     }
 }

@@ -1,8 +1,10 @@
 //! The management API's client commands: `instance`, `hsm-cluster`, `vpc`,
-//! `access-key`, `key` and `alias`. Each turns its arguments into one or a few calls of
+//! `access-key`, `key`, `alias`, `network-rule`, `policy`, `aap` and `client-key`. Each turns its arguments into one or a few calls of
 //! `strongroom_server::client::ManagementClient` and prints the answer readably (or, with
 //! `--json`, as it came).
 
+pub mod aap;
+pub mod access;
 pub mod access_key;
 pub mod alias;
 pub mod cluster;
@@ -178,7 +180,7 @@ impl Session {
     }
 }
 
-fn print_json(value: &Value) {
+pub fn print_json(value: &Value) {
     match serde_json::to_string_pretty(value) {
         Ok(text) => println!("{text}"),
         Err(_) => println!("{value}"),

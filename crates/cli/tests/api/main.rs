@@ -11,6 +11,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
+mod access;
 mod hsm;
 mod keys;
 mod mgmt;
@@ -101,7 +102,7 @@ fn strongroom_certs_generate_takes_options_and_refuses_short_passwords() {
 #[test]
 fn roles_not_built_yet_say_so() {
     let out = Command::new(env!("CARGO_BIN_EXE_strongroom"))
-        .args(["aap", "create", "--name", "app"])
+        .args(["secret", "create", "--name", "app"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
