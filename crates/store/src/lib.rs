@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 mod access;
+mod endpoints;
 mod key_sql;
 mod keys;
 mod migrations;
@@ -286,6 +287,17 @@ pub trait Store: Send + Sync + 'static {
     fn get_import_params(&self, token: &str) -> impl Future<Output = Result<ImportParams>> + Send;
     /// Deletes import parameters with `expires_at <= now`; returns how many.
     fn purge_expired_import_params(&self, now: i64) -> impl Future<Output = Result<u64>> + Send;
+
+    /// The port the instance API of `instance_id` is served on, assigned on the first
+    /// call (the lowest port of `range` that no other instance has) and the same ever
+    /// after, on every node. Two nodes assigning at once get different ports.
+    /// [`StoreError::NotFound`] if the instance does not exist;
+    /// [`StoreError::QuotaExceeded`] if every port of `range` is taken.
+    fn instance_port(
+        &self,
+        instance_id: &str,
+        range: std::ops::RangeInclusive<u16>,
+    ) -> impl Future<Output = Result<u16>> + Send;
 
     /// Stores a new network rule; [`StoreError::Conflict`] if the name exists.
     fn create_network_rule(&self, rule: &NetworkRule) -> impl Future<Output = Result<()>> + Send;

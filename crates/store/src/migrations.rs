@@ -229,6 +229,18 @@ CREATE TABLE client_keys (
 CREATE INDEX client_keys_aap ON client_keys(aap_name, created_at, id);
 ",
     },
+    Migration {
+        version: 5,
+        name: "instance endpoints: the port each instance's API is served on",
+        // One port per instance, the same on every node (a load balancer maps the
+        // instance's host name to it); released with the instance.
+        sql: r"
+CREATE TABLE instance_endpoints (
+    instance_id TEXT PRIMARY KEY REFERENCES instances(id) ON DELETE CASCADE,
+    port        BIGINT NOT NULL UNIQUE
+);
+",
+    },
 ];
 
 /// Highest version in [`MIGRATIONS`].

@@ -24,6 +24,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, R
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
+use crate::endpoints;
 use crate::migrations::{MIGRATIONS, latest};
 use crate::{
     AccessKey, AccessKeyStatus, AccessPoint, AccessSnapshot, Alias, ClientKey, HsmCluster,
@@ -842,6 +843,50 @@ impl Store for PostgresStore {
 
     async fn delete_access_point(&self, name: &str) -> Result<()> {
         access::delete_access_point(self, name).await
+    }
+
+    async fn instance_port(
+        &self,
+        instance_id: &str,
+        range: std::ops::RangeInclusive<u16>,
+    ) -> Result<u16> {
+        let mut conn = self.conn().await?;
+        let tx = begin(&mut conn).await?;
+        if !instance_exists(&tx, instance_id, false).await? {
+            return Err(StoreError::NotFound(format!("instance {instance_id}")));
+        }
+        // Assignments are rare: one at a time in the whole deployment, so two nodes
+        // never pick the same free port.
+        tx.batch_execute("LOCK TABLE instance_endpoints IN SHARE ROW EXCLUSIVE MODE")
+            .await
+            .map_err(map_err("instance endpoints"))?;
+        let held = tx
+            .query_opt(
+                "SELECT port FROM instance_endpoints WHERE instance_id = $1",
+                &[&instance_id],
+            )
+            .await
+            .map_err(map_err("instance endpoint"))?;
+        if let Some(row) = held {
+            return endpoints::port_from(get(&row, 0, "instance port")?);
+        }
+        let rows = tx
+            .query("SELECT port FROM instance_endpoints", &[])
+            .await
+            .map_err(map_err("instance endpoints"))?;
+        let taken = rows
+            .iter()
+            .map(|r| get::<i64>(r, 0, "instance port"))
+            .collect::<Result<Vec<_>>>()?;
+        let port = endpoints::lowest_free(&taken, &range)?;
+        tx.execute(
+            "INSERT INTO instance_endpoints (instance_id, port) VALUES ($1, $2)",
+            &[&instance_id, &i64::from(port)],
+        )
+        .await
+        .map_err(map_err("instance endpoint"))?;
+        commit(tx).await?;
+        Ok(port)
     }
 
     async fn create_client_key(&self, key: &ClientKey, max_per_aap: u32) -> Result<()> {

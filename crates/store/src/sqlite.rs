@@ -11,6 +11,7 @@ use rusqlite::{
     Connection, ErrorCode, OptionalExtension, Row, Transaction, TransactionBehavior, params,
 };
 
+use crate::endpoints;
 use crate::migrations::{MIGRATIONS, latest};
 use crate::{
     AccessKey, AccessKeyStatus, AccessPoint, AccessSnapshot, Alias, ClientKey, HsmCluster, HsmNode,
@@ -1101,6 +1102,48 @@ impl Store for SqliteStore {
         let name = name.to_owned();
         self.tx(move |c| access::delete_access_point(c, &name))
             .await
+    }
+
+    async fn instance_port(
+        &self,
+        instance_id: &str,
+        range: std::ops::RangeInclusive<u16>,
+    ) -> Result<u16> {
+        let id = instance_id.to_owned();
+        // SQLite has one writer at a time: the read and the insert cannot interleave
+        // with another assignment.
+        self.tx(move |c| {
+            if !instance_exists(c, &id)? {
+                return Err(StoreError::NotFound(format!("instance {id}")));
+            }
+            let held: Option<i64> = c
+                .query_row(
+                    "SELECT port FROM instance_endpoints WHERE instance_id = ?1",
+                    [&id],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(map_err("instance endpoint"))?;
+            if let Some(port) = held {
+                return endpoints::port_from(port);
+            }
+            let mut statement = c
+                .prepare("SELECT port FROM instance_endpoints")
+                .map_err(map_err("instance endpoints"))?;
+            let taken = statement
+                .query_map([], |r| r.get::<_, i64>(0))
+                .map_err(map_err("instance endpoints"))?
+                .collect::<std::result::Result<Vec<_>, _>>()
+                .map_err(map_err("instance endpoints"))?;
+            let port = endpoints::lowest_free(&taken, &range)?;
+            c.execute(
+                "INSERT INTO instance_endpoints (instance_id, port) VALUES (?1, ?2)",
+                params![id, i64::from(port)],
+            )
+            .map_err(map_err("instance endpoint"))?;
+            Ok(port)
+        })
+        .await
     }
 
     async fn create_client_key(&self, key: &ClientKey, max_per_aap: u32) -> Result<()> {

@@ -439,6 +439,52 @@ pub async fn settings<S: Store + Clone>(s: &S) {
     );
 }
 
+/// Instance ports: assigned once, distinct (also when assigned concurrently), freed
+/// with the instance, bounded by the range.
+pub async fn instance_ports<S: Store + Clone>(s: &S) {
+    let range = 18_000..=18_009;
+    assert!(matches!(
+        s.instance_port("kst-missing", range.clone()).await,
+        Err(StoreError::NotFound(_))
+    ));
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        let id = format!("kst-port{n}");
+        s.create_instance(&instance(&id)).await.unwrap();
+        ids.push(id);
+    }
+    let mut tasks = Vec::new();
+    for id in ids.clone() {
+        let (s, range) = (s.clone(), range.clone());
+        tasks.push(tokio::spawn(async move {
+            s.instance_port(&id, range).await.unwrap()
+        }));
+    }
+    let mut ports = Vec::new();
+    for t in tasks {
+        ports.push(t.await.unwrap());
+    }
+    let mut sorted = ports.clone();
+    sorted.sort_unstable();
+    assert_eq!(sorted, range.clone().collect::<Vec<_>>(), "distinct ports");
+    for (id, port) in ids.iter().zip(&ports) {
+        assert_eq!(s.instance_port(id, range.clone()).await.unwrap(), *port);
+    }
+    s.create_instance(&instance("kst-port-extra"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.instance_port("kst-port-extra", range.clone()).await,
+        Err(StoreError::QuotaExceeded(_))
+    ));
+    s.delete_instance(&ids[3]).await.unwrap();
+    assert_eq!(
+        s.instance_port("kst-port-extra", range).await.unwrap(),
+        ports[3],
+        "a released instance's port is free again"
+    );
+}
+
 /// Every back-end-independent case, each on a fresh store from `make`.
 pub async fn run_all<S, F, Fut>(make: F)
 where
@@ -459,6 +505,7 @@ where
     concurrent_writers(&make().await).await;
     replace_vpcs(&make().await).await;
     settings(&make().await).await;
+    instance_ports(&make().await).await;
     keys::key_crud(&make().await).await;
     keys::key_not_found(&make().await).await;
     keys::key_list_filters(&make().await).await;

@@ -182,7 +182,7 @@ async fn run_all_on_fresh_databases() {
         s.close();
     }
     let made = made.into_inner().unwrap();
-    assert_eq!(made.len(), 39);
+    assert_eq!(made.len(), 40);
     for db in made {
         db.drop_db().await;
     }

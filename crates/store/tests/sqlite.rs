@@ -192,5 +192,5 @@ async fn run_all_on_fresh_files() {
         async move { SqliteStore::open(path).await.unwrap() }
     })
     .await;
-    assert_eq!(next.into_inner(), 39);
+    assert_eq!(next.into_inner(), 40);
 }
