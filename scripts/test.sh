@@ -62,11 +62,13 @@ export STRONGROOM_TEST_PYTHON
 # 3. The official dedicated-KMS Python SDK, in a venv of its own: it pins old
 #    dependencies (protobuf 3, cryptography 41) that must not mix with the above.
 sdk_venv=.venv-dkms
-if ! "$sdk_venv/bin/python" -c 'import sdk.client, openapi.models' >/dev/null 2>&1; then
+#    With it `gmssl`, which checks SM2 signatures and decrypts SM2 ciphertexts
+#    independently of us (cryptography has no SM2).
+if ! "$sdk_venv/bin/python" -c 'import sdk.client, openapi.models, gmssl' >/dev/null 2>&1; then
     say "creating $sdk_venv with the official SDK alibabacloud-dkms-gcs 1.0.2"
     rm -rf "$sdk_venv"
     python3 -m venv "$sdk_venv"
-    "$sdk_venv/bin/pip" install --quiet --disable-pip-version-check 'alibabacloud-dkms-gcs==1.0.2'
+    "$sdk_venv/bin/pip" install --quiet --disable-pip-version-check 'alibabacloud-dkms-gcs==1.0.2' 'gmssl==3.2.2'
 fi
 STRONGROOM_DKMS_PYTHON="$(pwd)/$sdk_venv/bin/python"
 export STRONGROOM_DKMS_PYTHON

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../../proto");
-    let files = [root.join("hsm.proto")];
+    let files = [root.join("hsm.proto"), root.join("dkms.proto")];
     for file in &files {
         println!("cargo:rerun-if-changed={}", file.display());
     }

@@ -494,6 +494,20 @@ impl SigningKey for OwnedKey {
     }
 }
 
+/// The SubjectPublicKeyInfo (DER) of `certificate`: what a verifier of the holder's
+/// signatures needs (a client key's certificate, say).
+///
+/// # Errors
+/// [`CertsError::MalformedCertificate`] if it does not parse.
+pub fn certificate_public_key(certificate: &CertificateDer<'_>) -> Result<Vec<u8>> {
+    let (_, parsed) = x509_parser::parse_x509_certificate(certificate).map_err(|_| {
+        CertsError::MalformedCertificate {
+            reason: "not an X.509 certificate",
+        }
+    })?;
+    Ok(parsed.public_key().raw.to_vec())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

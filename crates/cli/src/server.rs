@@ -48,6 +48,17 @@ pub struct ConfigArgs {
     /// ended, automatic rotation, expiry of imported material (default 30).
     #[arg(long, value_name = "SECONDS")]
     maintenance_interval_secs: Option<u64>,
+    /// The address instance endpoints listen on (default 127.0.0.1; 0.0.0.0 for all).
+    #[arg(long, value_name = "IP")]
+    instance_api_ip: Option<String>,
+    /// The ports instances are given, one each, the same on every node
+    /// (FIRST-LAST; default 18443-18542).
+    #[arg(long, value_name = "RANGE")]
+    instance_ports: Option<String>,
+    /// A load balancer (address or CIDR block) whose PROXY protocol v2 header gives the
+    /// caller's address to the instance endpoints (repeatable).
+    #[arg(long, value_name = "CIDR")]
+    trusted_proxy: Vec<String>,
 }
 
 impl ConfigArgs {
@@ -64,6 +75,9 @@ impl ConfigArgs {
                 server_names: self.server_name,
                 enable_timeout_secs: self.enable_timeout_secs,
                 maintenance_interval_secs: self.maintenance_interval_secs,
+                instance_api_ip: self.instance_api_ip,
+                instance_ports: self.instance_ports,
+                trusted_proxies: self.trusted_proxy,
             },
         )
         .map_err(|e| e.to_string())

@@ -29,6 +29,8 @@ pub struct App<S> {
     pub host_id: String,
     /// The links to the instances' HSM clusters.
     pub hsm: crate::hsm_pool::HsmPool,
+    /// The instance API's caches and quotas.
+    pub instance_api: crate::instance::Shared,
 }
 
 impl<S: Store> App<S> {
@@ -54,6 +56,7 @@ impl<S: Store> App<S> {
             account_id,
             host_id,
             hsm: crate::hsm_pool::HsmPool::default(),
+            instance_api: crate::instance::Shared::default(),
         }))
     }
 

@@ -13,12 +13,18 @@
 //!
 //! [instances]
 //! enable_timeout_secs = 60
+//! api_ip = "127.0.0.1"                  # where instance endpoints listen ("0.0.0.0": all)
+//! api_ports = "18443-18542"             # one port per instance, the same on every node
+//! api_server_names = ["localhost", "127.0.0.1"]   # also in each instance certificate,
+//!                                       # beside <instance id>.cryptoservice.kms.aliyuncs.com
+//! trusted_proxies = []                  # CIDRs whose PROXY protocol v2 header is believed
 //!
 //! [keys]
 //! maintenance_interval_secs = 30         # deletion windows, rotation, material expiry
 //! ```
 
 use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -32,6 +38,10 @@ pub const DEFAULT_REGION: &str = "cn-hangzhou";
 pub const DEFAULT_ENABLE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Default time between two runs of the key maintenance task.
 pub const DEFAULT_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(30);
+/// Default address the instance endpoints listen on.
+pub const DEFAULT_INSTANCE_API_IP: &str = "127.0.0.1";
+/// Default ports of the instance endpoints (one per instance).
+pub const DEFAULT_INSTANCE_PORTS: RangeInclusive<u16> = 18443..=18542;
 /// The SQLite file inside the data directory.
 pub const SQLITE_FILE: &str = "kms.db";
 /// The node key file inside the data directory.
@@ -75,6 +85,15 @@ pub struct Config {
     /// Time between two runs of the key maintenance task (destroying keys whose
     /// deletion window ended, automatic rotation, expiry of imported material).
     pub maintenance_interval: Duration,
+    /// Where the instance endpoints listen.
+    pub instance_api_ip: IpAddr,
+    /// The ports instances are given, one each, deployment-wide.
+    pub instance_ports: RangeInclusive<u16>,
+    /// Names and addresses every instance certificate carries besides
+    /// `<instance id>.cryptoservice.kms.aliyuncs.com`.
+    pub instance_server_names: Vec<String>,
+    /// Peers whose PROXY protocol v2 header gives the caller's address.
+    pub trusted_proxies: Vec<crate::network::Cidr>,
 }
 
 /// What the command line may set; `None` keeps the file's value or the default.
@@ -98,6 +117,12 @@ pub struct Overrides {
     pub enable_timeout_secs: Option<u64>,
     /// `--maintenance-interval-secs`.
     pub maintenance_interval_secs: Option<u64>,
+    /// `--instance-api-ip`.
+    pub instance_api_ip: Option<String>,
+    /// `--instance-ports` (`FIRST-LAST`, or one port).
+    pub instance_ports: Option<String>,
+    /// `--trusted-proxy` (repeatable); replaces the file's list when given.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -127,6 +152,10 @@ struct ManagementFile {
 #[serde(deny_unknown_fields)]
 struct InstancesFile {
     enable_timeout_secs: Option<u64>,
+    api_ip: Option<String>,
+    api_ports: Option<String>,
+    api_server_names: Option<Vec<String>>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -237,6 +266,35 @@ impl Config {
                 "maintenance_interval_secs must be at least 1".into(),
             ));
         }
+        let api_ip_text = overrides
+            .instance_api_ip
+            .or(parsed.instances.api_ip)
+            .unwrap_or_else(|| DEFAULT_INSTANCE_API_IP.to_owned());
+        let instance_api_ip: IpAddr = api_ip_text.parse().map_err(|_| {
+            ConfigError(format!(
+                "instance API address {api_ip_text:?} is not an IP address (for example 0.0.0.0)"
+            ))
+        })?;
+        let instance_ports = match overrides.instance_ports.or(parsed.instances.api_ports) {
+            Some(text) => port_range(&text)?,
+            None => DEFAULT_INSTANCE_PORTS,
+        };
+        let instance_server_names = parsed
+            .instances
+            .api_server_names
+            .unwrap_or_else(|| default_server_names(instance_api_ip));
+        let proxies = if overrides.trusted_proxies.is_empty() {
+            parsed.instances.trusted_proxies.unwrap_or_default()
+        } else {
+            overrides.trusted_proxies
+        };
+        let trusted_proxies = proxies
+            .iter()
+            .map(|p| {
+                p.parse::<crate::network::Cidr>()
+                    .map_err(|e| ConfigError(format!("trusted_proxies: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             data_dir,
             database,
@@ -247,6 +305,10 @@ impl Config {
             server_names,
             enable_timeout,
             maintenance_interval,
+            instance_api_ip,
+            instance_ports,
+            instance_server_names,
+            trusted_proxies,
         })
     }
 
@@ -254,6 +316,25 @@ impl Config {
     pub fn management_ca_file(&self) -> PathBuf {
         self.data_dir.join(MANAGEMENT_CA_FILE)
     }
+}
+
+/// `FIRST-LAST` or `PORT`: a non-empty range of ports above 0.
+fn port_range(text: &str) -> Result<RangeInclusive<u16>, ConfigError> {
+    let bad = || {
+        ConfigError(format!(
+            "instance ports {text:?}: expected FIRST-LAST (for example 18443-18542) or one port"
+        ))
+    };
+    let (first, last) = match text.split_once('-') {
+        Some((a, b)) => (a.trim(), b.trim()),
+        None => (text.trim(), text.trim()),
+    };
+    let first: u16 = first.parse().map_err(|_| bad())?;
+    let last: u16 = last.parse().map_err(|_| bad())?;
+    if first == 0 || first > last {
+        return Err(bad());
+    }
+    Ok(first..=last)
 }
 
 fn default_server_names(listen: IpAddr) -> Vec<String> {
@@ -296,6 +377,37 @@ mod tests {
         assert_eq!(c.node_key_file, PathBuf::from("/d/node.key"));
         assert_eq!(c.region, "eu-1");
         assert_eq!(c.listen.port(), 9443);
+    }
+
+    #[test]
+    fn instance_api_settings() {
+        let c = Config::load(None, Overrides::default()).unwrap();
+        assert_eq!(c.instance_ports, DEFAULT_INSTANCE_PORTS);
+        assert!(c.trusted_proxies.is_empty());
+        let c = Config::load(
+            None,
+            Overrides {
+                instance_api_ip: Some("0.0.0.0".into()),
+                instance_ports: Some("20000-20009".into()),
+                trusted_proxies: vec!["10.0.0.0/8".into()],
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(c.instance_ports, 20_000..=20_009);
+        assert_eq!(c.trusted_proxies.len(), 1);
+        assert_eq!(port_range("18443").unwrap(), 18_443..=18_443);
+        for bad in ["0-5", "10-5", "x", "1-70000"] {
+            assert!(port_range(bad).is_err(), "{bad}");
+        }
+        let refused = Config::load(
+            None,
+            Overrides {
+                trusted_proxies: vec!["10.0.0.1/8".into()],
+                ..Overrides::default()
+            },
+        );
+        assert!(refused.is_err());
     }
 
     #[test]

@@ -22,6 +22,7 @@ pub mod error;
 pub mod gate;
 pub mod hsm_pool;
 pub mod http;
+pub mod instance;
 pub mod maintenance;
 pub mod mgmt_tls;
 pub mod network;

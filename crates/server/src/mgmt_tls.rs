@@ -99,7 +99,7 @@ pub async fn setup<S: Store>(
     })
 }
 
-fn parse_names(names: &[String]) -> Result<ServerNames, TlsSetupError> {
+pub(crate) fn parse_names(names: &[String]) -> Result<ServerNames, TlsSetupError> {
     let mut out = ServerNames {
         dns_names: Vec::new(),
         ip_addresses: Vec::new(),

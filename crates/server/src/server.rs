@@ -129,7 +129,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let tasks = vec![
         tokio::spawn(http::serve(Arc::clone(&app), listener, tls, stop.clone())),
         tokio::spawn(purge_nonces(Arc::clone(&app), stop.clone())),
-        tokio::spawn(maintenance::run(Arc::clone(&app), stop)),
+        tokio::spawn(maintenance::run(Arc::clone(&app), stop.clone())),
+        tokio::spawn(crate::instance::endpoints::run(Arc::clone(&app), stop)),
     ];
     info!(%local_addr, scheme, "management API listening");
     Ok(RunningServer {

@@ -123,4 +123,5 @@ delegate! {
     fn list_client_keys(&self, aap_name: &str) -> Vec<ClientKey>;
     fn delete_client_key(&self, id: &str) -> ();
     fn access_snapshot(&self, client_key_id: &str) -> Option<AccessSnapshot>;
+    fn instance_port(&self, instance_id: &str, range: std::ops::RangeInclusive<u16>) -> u16;
 }

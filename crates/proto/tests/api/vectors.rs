@@ -12,11 +12,11 @@ use strongroom_crypto::pem;
 use strongroom_crypto::secret::SecretBytes;
 use strongroom_proto::signature::{self, ClientPublicKey, SignatureError};
 
-fn vectors_dir() -> PathBuf {
+pub(crate) fn vectors_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors/dkms-sdk")
 }
 
-fn client_public_key() -> ClientPublicKey {
+pub(crate) fn client_public_key() -> ClientPublicKey {
     let pem_text = std::fs::read_to_string(vectors_dir().join("pki/client.cert.pem")).unwrap();
     let der = pem::decode("CERTIFICATE", &pem_text).unwrap();
     let (_, cert) = x509_parser::parse_x509_certificate(&der).unwrap();
@@ -28,15 +28,24 @@ fn client_private_key() -> SecretBytes {
     SecretBytes::new(pem::decode(pem::PRIVATE_KEY_LABEL, &pem_text).unwrap())
 }
 
-struct Captured {
-    name: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-    string_to_sign: String,
+/// One captured request, as received.
+pub(crate) struct Captured {
+    /// The path under the vectors directory, e.g. `01_Encrypt.json`, `java/01_Encrypt.json`.
+    pub(crate) name: String,
+    /// Name/value pairs in wire order and original case.
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Vec<u8>,
+    pub(crate) string_to_sign: String,
+    /// The request message's name, e.g. `EncryptRequest`.
+    pub(crate) message: String,
+    /// What the SDK was asked to send: the body's fields by PascalCase name, bytes in hex.
+    pub(crate) decoded_body: Value,
+    /// What the capture server answered: `status`, `message`, `fields`, `body_hex`.
+    pub(crate) response: Value,
 }
 
 impl Captured {
-    fn header(&self, name: &str) -> &str {
+    pub(crate) fn header(&self, name: &str) -> &str {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
@@ -45,7 +54,7 @@ impl Captured {
     }
 }
 
-fn captured() -> Vec<Captured> {
+pub(crate) fn captured() -> Vec<Captured> {
     let mut files: Vec<PathBuf> = Vec::new();
     for dir in [vectors_dir(), vectors_dir().join("java")] {
         for entry in std::fs::read_dir(&dir).unwrap() {
@@ -75,10 +84,17 @@ fn captured() -> Vec<Captured> {
                 })
                 .collect();
             Captured {
-                name: path.file_name().unwrap().to_string_lossy().into_owned(),
+                name: path
+                    .strip_prefix(vectors_dir())
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned(),
                 headers,
                 body: hex::decode(json["request"]["body_hex"].as_str().unwrap()).unwrap(),
                 string_to_sign: json["string_to_sign"].as_str().unwrap().to_owned(),
+                message: json["request"]["message"].as_str().unwrap().to_owned(),
+                decoded_body: json["request"]["decoded_body"].clone(),
+                response: json["response"].clone(),
             }
         })
         .collect()

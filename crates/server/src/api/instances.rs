@@ -21,7 +21,10 @@ use crate::enable;
 use crate::error::ApiError;
 
 /// The performance levels one can provision (requests per second).
-pub const SPECS: &[u32] = &[200, 1000, 2000, 4000];
+///
+/// The cloud sells 200 to 4,000; a deployment on its own hardware may provision more, up
+/// to what its HSM cluster and nodes serve (`docs/performance.md`).
+pub const SPECS: &[u32] = &[200, 1000, 2000, 4000, 10_000, 20_000, 50_000, 100_000];
 /// The terms one can provision or renew for (months).
 pub const PERIODS: &[u32] = &[1, 2, 3, 6, 12, 24, 36];
 /// Most instances one `CreateKmsInstance` makes.
@@ -49,7 +52,7 @@ pub fn credentials_purpose(instance_id: &str) -> String {
     format!("hsm-credentials:{instance_id}")
 }
 
-fn ca_keys_purpose(instance_id: &str) -> String {
+pub(crate) fn ca_keys_purpose(instance_id: &str) -> String {
     format!("instance-ca-keys:{instance_id}")
 }
 
@@ -124,6 +127,13 @@ async fn view<S: Store>(app: &App<S>, instance: &Instance) -> Result<Value, ApiE
         })
         .collect();
     let expired = is_expired(instance, now());
+    // Ours: the port the instance API is served on by every node (assigned on first
+    // need, from the node's `api_ports`).
+    let port = app
+        .store
+        .instance_port(&instance.id, app.config.instance_ports.clone())
+        .await
+        .map_or(Value::Null, Value::from);
     Ok(json!({
         "InstanceId": instance.id,
         "InstanceName": instance.name,
@@ -153,6 +163,8 @@ async fn view<S: Store>(app: &App<S>, instance: &Instance) -> Result<Value, ApiE
         "Period": instance.term_months,
         "HsmClusterId": instance.hsm_cluster_id.clone().unwrap_or_default(),
         "StatusReason": instance.status_reason,
+        "InstanceApiPort": port,
+        "InstanceApiHost": instance_ca::endpoint_host(&instance.id),
     }))
 }
 

@@ -15,6 +15,7 @@ mod lifecycle;
 mod maintenance;
 mod sdk;
 mod sdk_access;
+mod sdk_instance;
 mod sdk_keys;
 mod support;
 mod two_nodes;

@@ -13,7 +13,7 @@ use strongroom_crypto::spec::{KeySpec, WrappingAlgorithm};
 use strongroom_server::client::{ClientError, ManagementClient};
 use strongroom_store::{KeyState, PostgresStore, Store, StoreError};
 
-use crate::support::{self, Hsms, P12_PASSWORD};
+use crate::support::{self, Hsms};
 
 fn now() -> i64 {
     i64::try_from(
@@ -29,21 +29,6 @@ async fn describe(c: &ManagementClient, key: &str) -> Result<Value, ClientError>
     c.call("DescribeKey", &[("KeyId", key)])
         .await
         .map(|v| v["KeyMetadata"].clone())
-}
-
-/// Polls `done` every 250 ms for up to 20 s.
-async fn eventually<F, Fut>(what: &str, mut done: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    for _ in 0..80 {
-        if done().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
-    panic!("{what} did not happen within 20 s");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -74,40 +59,7 @@ async fn two_nodes_destroy_rotate_and_expire_each_key_once() {
     let store = PostgresStore::connect(&url).await.unwrap();
 
     // An instance enabled with the two HSM nodes.
-    let instance = c.call("CreateKmsInstance", &[]).await.unwrap()["KmsInstances"]["KmsInstance"]
-        [0]["KmsInstanceId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let cluster = c
-        .call(
-            "RegisterHsmCluster",
-            &[("HsmClusterName", "pair"), ("Nodes", &hsms.nodes_json())],
-        )
-        .await
-        .unwrap()["HsmClusterId"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    c.call(
-        "ConnectKmsInstance",
-        &[
-            ("KmsInstanceId", &instance),
-            ("HsmClusterId", &cluster),
-            ("ClientCertificate", &hsms.client_p12_base64()),
-            ("ClientCertificatePassword", P12_PASSWORD),
-            ("HsmRootCaPem", &hsms.root_ca_pem()),
-        ],
-    )
-    .await
-    .unwrap();
-    eventually("enabling", || async {
-        c.call("GetKmsInstance", &[("KmsInstanceId", &instance)])
-            .await
-            .unwrap()["KmsInstance"]["Status"]
-            == "Connected"
-    })
-    .await;
+    let instance = support::connected_instance(&c, &hsms, &[]).await;
     let create = |extra: Vec<(&'static str, &'static str)>| {
         let c = &c;
         let instance = instance.clone();
@@ -194,7 +146,7 @@ async fn two_nodes_destroy_rotate_and_expire_each_key_once() {
         "Enabled"
     );
 
-    eventually("the destruction", || async {
+    support::eventually("the destruction", || async {
         matches!(describe(&c, &doomed).await,
             Err(ClientError::Api { code, .. }) if code == "Forbidden.KeyNotFound")
     })
@@ -213,7 +165,7 @@ async fn two_nodes_destroy_rotate_and_expire_each_key_once() {
         "{by_alias:?}"
     );
 
-    eventually("the rotation", || async {
+    support::eventually("the rotation", || async {
         c.call("ListKeyVersions", &[("KeyId", &rotating)])
             .await
             .unwrap()["TotalCount"]
@@ -236,7 +188,7 @@ async fn two_nodes_destroy_rotate_and_expire_each_key_once() {
         meta["NextRotationDate"].as_str().unwrap() > meta["LastRotationDate"].as_str().unwrap()
     );
 
-    eventually("the expiry", || async {
+    support::eventually("the expiry", || async {
         describe(&c, &imported).await.unwrap()["KeyState"] == "PendingImport"
     })
     .await;

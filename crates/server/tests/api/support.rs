@@ -44,6 +44,86 @@ pub fn client(server: &RunningServer, id: &str, secret: &str) -> ManagementClien
     .unwrap()
 }
 
+/// Polls `done` every 250 ms for up to 20 s.
+pub async fn eventually<F, Fut>(what: &str, mut done: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..80 {
+        if done().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    panic!("{what} did not happen within 20 s");
+}
+
+/// An instance (`CreateKmsInstance` with `extra` parameters) connected to `hsms`; its id.
+pub async fn connected_instance(
+    c: &ManagementClient,
+    hsms: &Hsms,
+    extra: &[(&str, &str)],
+) -> String {
+    let instance = c.call("CreateKmsInstance", extra).await.unwrap()["KmsInstances"]["KmsInstance"]
+        [0]["KmsInstanceId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cluster = c
+        .call(
+            "RegisterHsmCluster",
+            &[
+                ("HsmClusterName", &format!("for-{instance}")),
+                ("Nodes", &hsms.nodes_json()),
+            ],
+        )
+        .await
+        .unwrap()["HsmClusterId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.call(
+        "ConnectKmsInstance",
+        &[
+            ("KmsInstanceId", &instance),
+            ("HsmClusterId", &cluster),
+            ("ClientCertificate", &hsms.client_p12_base64()),
+            ("ClientCertificatePassword", P12_PASSWORD),
+            ("HsmRootCaPem", &hsms.root_ca_pem()),
+        ],
+    )
+    .await
+    .unwrap();
+    eventually("enabling", || async {
+        c.call("GetKmsInstance", &[("KmsInstanceId", &instance)])
+            .await
+            .unwrap()["KmsInstance"]["Status"]
+            == "Connected"
+    })
+    .await;
+    instance
+}
+
+/// `n` consecutive free loopback ports, as `FIRST-LAST` (instance endpoints of nodes in
+/// tests that run at the same time must not meet).
+pub fn free_port_range(n: u16) -> String {
+    for _ in 0..50 {
+        let mut seed = [0u8; 2];
+        strongroom_crypto::random::fill(&mut seed).unwrap();
+        let first = 20_000 + u16::from_be_bytes(seed) % 40_000;
+        let Some(last) = first.checked_add(n - 1) else {
+            continue;
+        };
+        let free =
+            (first..=last).all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+        if free {
+            return format!("{first}-{last}");
+        }
+    }
+    panic!("no {n} free consecutive ports");
+}
+
 /// Configuration of a node in `data_dir` on a free loopback port.
 pub fn config(data_dir: &Path, database: Option<&str>, node_key: Option<&Path>) -> Config {
     Config::load(
@@ -57,6 +137,7 @@ pub fn config(data_dir: &Path, database: Option<&str>, node_key: Option<&Path>) 
             // Deletion windows, rotation and expiry are tested by moving dates into
             // the past: the task should notice soon.
             maintenance_interval_secs: Some(1),
+            instance_ports: Some(free_port_range(4)),
             ..Overrides::default()
         },
     )
