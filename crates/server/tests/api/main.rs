@@ -11,6 +11,7 @@
 )]
 
 mod client_key_store;
+mod instance_wire;
 mod lifecycle;
 mod maintenance;
 mod sdk;
@@ -18,4 +19,5 @@ mod sdk_access;
 mod sdk_instance;
 mod sdk_keys;
 mod support;
+mod support_instance;
 mod two_nodes;

@@ -146,7 +146,11 @@ pub fn config(data_dir: &Path, database: Option<&str>, node_key: Option<&Path>) 
 
 /// `init` then `start` in `data_dir`.
 pub async fn kms(data_dir: &Path) -> Kms {
-    let config = config(data_dir, None, None);
+    kms_with(config(data_dir, None, None)).await
+}
+
+/// `init` then `start` with `config`.
+pub async fn kms_with(config: Config) -> Kms {
     let init = strongroom_server::init(&config).await.unwrap();
     let server = strongroom_server::start(config).await.unwrap();
     Kms {
