@@ -30,6 +30,24 @@ pub enum BenchError {
         /// The largest accepted level.
         max: u32,
     },
+    /// An option of `strongroom bench instance` is out of range or does not fit the
+    /// chosen API.
+    #[error("--{option}: {reason}")]
+    InvalidOption {
+        /// The option's name, without the leading `--`.
+        option: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The instance-API run cannot start: a client key, password or CA file that cannot
+    /// be read or used, a bad endpoint, no connection or TLS handshake, no runtime.
+    #[error("cannot set up the instance-API run: {0}")]
+    Setup(String),
+    /// The untimed preparation of the instance-API run failed: signing, or a request
+    /// that makes the timed requests' material (Encrypt for Decrypt, Sign for Verify,
+    /// AdvanceEncrypt for AdvanceDecrypt) was refused.
+    #[error("preparation failed: {0}")]
+    Preparation(String),
     /// The HSM target cannot be set up: a certificate, key or password file that
     /// cannot be read or used, a bad node address, no runtime.
     #[error("cannot set up the HSM target: {0}")]
@@ -87,6 +105,7 @@ impl BenchError {
             Self::InvalidSeconds { .. }
                 | Self::InvalidThreads { .. }
                 | Self::InvalidInFlight { .. }
+                | Self::InvalidOption { .. }
                 | Self::NoMatch(_)
         )
     }

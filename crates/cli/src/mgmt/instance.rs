@@ -234,6 +234,8 @@ fn get(s: &Session, id: &str, write_ca: Option<&Path>) -> Result<(), Failure> {
         ("VpcNum", "VpcNum"),
         ("ChargeType", "ChargeType"),
         ("ProductVersion", "ProductVersion"),
+        ("InstanceApiHost", "InstanceApiHost"),
+        ("InstanceApiPort", "InstanceApiPort"),
     ] {
         field(instance, label, &[key]);
     }
