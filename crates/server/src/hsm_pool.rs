@@ -14,7 +14,6 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use strongroom_certs::password::Password;
 use strongroom_certs::{pkcs12, pki};
-use strongroom_crypto::hash::sha256;
 use strongroom_hsm::client::{ClusterClient, ClusterConfig, NodeAddress};
 use strongroom_hsm::{Hsm as _, HsmError, Op, Reply};
 use strongroom_proto::hsm::v1::error::Code;
@@ -34,9 +33,17 @@ pub struct HsmPool {
 
 #[derive(Debug)]
 struct Entry {
-    /// SHA-256 of the cluster id and the sealed credentials it was built from.
-    source: [u8; 32],
+    /// The cluster id and the sealed credentials it was built from (compared on every
+    /// call: cheaper than hashing them).
+    cluster_id: String,
+    sealed: Vec<u8>,
     client: Arc<ClusterClient>,
+}
+
+impl Entry {
+    fn built_from(&self, cluster_id: &str, sealed: &[u8]) -> bool {
+        self.cluster_id == cluster_id && self.sealed == sealed
+    }
 }
 
 impl HsmPool {
@@ -59,9 +66,8 @@ impl HsmPool {
                 instance.id
             )));
         };
-        let source = sha256(&[cluster_id.as_bytes(), b"\0", sealed].concat());
         if let Some(entry) = self.lock().get(&instance.id)
-            && entry.source == source
+            && entry.built_from(cluster_id, sealed)
         {
             return Ok(Arc::clone(&entry.client));
         }
@@ -91,7 +97,7 @@ impl HsmPool {
         let mut clients = self.lock();
         // Another request may have built one meanwhile; either is good, keep the first.
         if let Some(entry) = clients.get(&instance.id)
-            && entry.source == source
+            && entry.built_from(cluster_id, sealed)
         {
             client.close();
             return Ok(Arc::clone(&entry.client));
@@ -99,7 +105,8 @@ impl HsmPool {
         if let Some(old) = clients.insert(
             instance.id.clone(),
             Entry {
-                source,
+                cluster_id: cluster_id.to_owned(),
+                sealed: sealed.to_vec(),
                 client: Arc::clone(&client),
             },
         ) {

@@ -6,6 +6,7 @@
 //! record that does not exist is cached too, so that unknown ids cannot make each request
 //! a store read.
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::{Mutex, PoisonError};
@@ -42,7 +43,11 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     }
 
     /// The live value of `key`, if any.
-    pub fn get(&self, key: &K) -> Option<V> {
+    pub fn get<Q>(&self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let entries = self.lock();
         let (at, value) = entries.get(key)?;
         (at.elapsed() < self.ttl).then(|| value.clone())
@@ -62,7 +67,11 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
     }
 
     /// Forgets `key` (after a change this node made).
-    pub fn forget(&self, key: &K) {
+    pub fn forget<Q>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         self.lock().remove(key);
     }
 
@@ -85,12 +94,12 @@ mod tests {
     fn entries_expire() {
         let cache: TtlCache<String, u32> = TtlCache::with_ttl(Duration::from_millis(50));
         cache.put("a".into(), 1);
-        assert_eq!(cache.get(&"a".into()), Some(1));
-        assert_eq!(cache.get(&"b".into()), None);
+        assert_eq!(cache.get("a"), Some(1));
+        assert_eq!(cache.get("b"), None);
         std::thread::sleep(Duration::from_millis(60));
-        assert_eq!(cache.get(&"a".into()), None);
+        assert_eq!(cache.get("a"), None);
         cache.put("a".into(), 2);
-        cache.forget(&"a".into());
-        assert_eq!(cache.get(&"a".into()), None);
+        cache.forget("a");
+        assert_eq!(cache.get("a"), None);
     }
 }

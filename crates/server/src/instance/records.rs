@@ -65,7 +65,7 @@ fn unavailable(e: StoreError) -> Unavailable {
 /// [`Unavailable`].
 pub async fn client<S: Store>(app: &App<S>, id: &str) -> Result<Option<Arc<Client>>, Unavailable> {
     let cache = &app.instance_api.clients;
-    if let Some(hit) = cache.get(&id.to_owned()) {
+    if let Some(hit) = cache.get(id) {
         return Ok(hit);
     }
     let found = match app.store.access_snapshot(id).await.map_err(unavailable)? {
@@ -145,7 +145,7 @@ pub async fn instance<S: Store>(
     id: &str,
 ) -> Result<Option<Arc<Instance>>, Unavailable> {
     let cache = &app.instance_api.instances;
-    if let Some(hit) = cache.get(&id.to_owned()) {
+    if let Some(hit) = cache.get(id) {
         return Ok(hit);
     }
     let found = match app.store.get_instance(id).await {
@@ -166,7 +166,7 @@ pub async fn key<S: Store>(
     name: &str,
 ) -> Result<Option<Arc<ResolvedKey>>, Unavailable> {
     let cache = &app.instance_api.keys;
-    if let Some(hit) = cache.get(&name.to_owned()) {
+    if let Some(hit) = cache.get(name) {
         return Ok(hit);
     }
     let key_id = if name.starts_with("alias/") {
@@ -196,7 +196,7 @@ pub async fn key_of_version<S: Store>(
     version_id: &str,
 ) -> Result<Option<Arc<ResolvedKey>>, Unavailable> {
     let cache = &app.instance_api.version_keys;
-    let key_id = match cache.get(&version_id.to_owned()) {
+    let key_id = match cache.get(version_id) {
         Some(hit) => hit,
         None => {
             let found = match app.store.find_key_version(version_id).await {
