@@ -20,8 +20,6 @@ pub mod tls;
 
 use std::sync::Arc;
 
-use strongroom_store::Instance;
-
 use cache::TtlCache;
 use records::{Client, ResolvedKey};
 
@@ -30,8 +28,8 @@ use records::{Client, ResolvedKey};
 pub struct Shared {
     /// Client keys by id (`None`: no such key).
     pub clients: TtlCache<String, Option<Arc<Client>>>,
-    /// Instances by id.
-    pub instances: TtlCache<String, Option<Arc<Instance>>>,
+    /// Instances by id, with their bound networks.
+    pub instances: TtlCache<String, Option<Arc<records::Served>>>,
     /// Keys by the name a request used (key id or alias).
     pub keys: TtlCache<String, Option<Arc<ResolvedKey>>>,
     /// Key ids by version id.

@@ -98,7 +98,8 @@ async fn process<S: Store + Clone>(
         Some(now),
     )?;
     *api_name = parsed.api().as_str();
-    let instance = usable_instance(app, instance_id, now.unix_timestamp()).await?;
+    let served = usable_instance(app, instance_id, source, now.unix_timestamp()).await?;
+    let instance = &served.instance;
     if !app.instance_api.throttle.admit(&instance.id, instance.spec) {
         return Err(InstanceError::throttling());
     }
@@ -106,7 +107,7 @@ async fn process<S: Store + Clone>(
     let body = wire::decode_body(parsed.api(), &body)?;
     let ctx = Ctx {
         app,
-        instance: &instance,
+        instance,
         request_id,
     };
     let call = Call {
@@ -132,25 +133,35 @@ async fn read_body(body: Incoming) -> Result<Bytes, InstanceError> {
     }
 }
 
-/// The instance of this endpoint: it must exist, be Connected and within its term.
+/// The instance of this endpoint: it must exist, be Connected and within its term, and
+/// the caller must be in one of its bound VPCs (when it has any).
 async fn usable_instance<S: Store>(
     app: &App<S>,
     instance_id: &str,
+    source: IpAddr,
     now: i64,
-) -> Result<Arc<Instance>, InstanceError> {
-    let instance = records::instance(app, instance_id)
+) -> Result<Arc<records::Served>, InstanceError> {
+    let served = records::instance(app, instance_id)
         .await
         .map_err(|e| {
             warn!(error = %e, "reading the instance failed");
             InstanceError::service_unavailable_temporary()
         })?
         .ok_or_else(InstanceError::instance_state_invalid)?;
+    let instance = &served.instance;
     if instance.status != InstanceStatus::Connected
         || instance.end_time.is_some_and(|end| end <= now)
     {
         return Err(InstanceError::instance_state_invalid());
     }
-    Ok(instance)
+    if !served.admits(source) {
+        info!(%source, instance = %instance.id, "caller outside the instance's VPCs");
+        return Err(InstanceError::no_permission(&format!(
+            "instance/{}",
+            instance.id
+        )));
+    }
+    Ok(served)
 }
 
 /// §4.6 steps 5 and 8: the client key is known and signed the request.

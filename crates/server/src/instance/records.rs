@@ -136,23 +136,58 @@ pub fn snapshot_from(records: &AccessSnapshot) -> Snapshot {
     Snapshot::new(rules, policies, vec![point], vec![key])
 }
 
-/// The instance `id`, or `None` if it does not exist.
+/// An instance as its endpoint serves it.
+#[derive(Debug)]
+pub struct Served {
+    /// The instance.
+    pub instance: Instance,
+    /// The CIDR blocks of the VPCs bound to it: a caller must be in one of them. Empty
+    /// when no VPC is bound (no restriction beyond the network rules).
+    pub networks: Vec<Cidr>,
+}
+
+impl Served {
+    /// Whether `source` may reach the instance at all.
+    pub fn admits(&self, source: std::net::IpAddr) -> bool {
+        self.networks.is_empty() || self.networks.iter().any(|n| n.contains(source))
+    }
+}
+
+/// The instance `id` with its bound networks, or `None` if it does not exist.
 ///
 /// # Errors
 /// [`Unavailable`].
 pub async fn instance<S: Store>(
     app: &App<S>,
     id: &str,
-) -> Result<Option<Arc<Instance>>, Unavailable> {
+) -> Result<Option<Arc<Served>>, Unavailable> {
     let cache = &app.instance_api.instances;
     if let Some(hit) = cache.get(id) {
         return Ok(hit);
     }
-    let found = match app.store.get_instance(id).await {
-        Ok(instance) => Some(Arc::new(instance)),
-        Err(StoreError::NotFound(_)) => None,
+    let instance = match app.store.get_instance(id).await {
+        Ok(instance) => instance,
+        Err(StoreError::NotFound(_)) => {
+            cache.put(id.to_owned(), None);
+            return Ok(None);
+        }
         Err(e) => return Err(unavailable(e)),
     };
+    let mut networks = Vec::new();
+    for vpc_id in app.store.instance_vpcs(id).await.map_err(unavailable)? {
+        let vpc = match app.store.get_vpc(&vpc_id).await {
+            Ok(vpc) => vpc,
+            Err(StoreError::NotFound(_)) => continue,
+            Err(e) => return Err(unavailable(e)),
+        };
+        // Checked when the VPC was made.
+        networks.extend(
+            vpc.cidr_blocks
+                .iter()
+                .filter_map(|b| b.parse::<Cidr>().ok()),
+        );
+    }
+    let found = Some(Arc::new(Served { instance, networks }));
     cache.put(id.to_owned(), found.clone());
     Ok(found)
 }

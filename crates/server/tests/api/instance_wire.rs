@@ -376,6 +376,42 @@ async fn the_callers_address_comes_from_a_trusted_proxy_only() {
         encrypt_via(&a, None).await.is_err(),
         "a trusted proxy must send the header: the connection is closed"
     );
+    // With a VPC bound, only callers inside it reach the instance, whatever the
+    // network rules allow.
+    let vpc = c
+        .call(
+            "CreateVpc",
+            &[("VpcName", "office"), ("CidrBlocks", r#"["10.1.0.0/16"]"#)],
+        )
+        .await
+        .unwrap()["VpcId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    c.call(
+        "UpdateKmsInstanceBindVpc",
+        &[
+            ("KmsInstanceId", &a.instance),
+            ("BindVpcs", &format!(r#"[{{"VpcId":"{vpc}"}}]"#)),
+        ],
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        encrypt_via(&a, Some(proxy_header("10.1.2.3:5000".parse().unwrap())))
+            .await
+            .unwrap(),
+        200,
+        "inside the bound VPC"
+    );
+    assert_eq!(
+        encrypt_via(&a, Some(proxy_header("10.2.3.4:5000".parse().unwrap())))
+            .await
+            .unwrap(),
+        403,
+        "outside the bound VPC, though the network rule allows 10.0.0.0/8"
+    );
     kms.server.shutdown().await;
 
     // The same request from a peer that is not a trusted proxy: its PROXY header is

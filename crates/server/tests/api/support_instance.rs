@@ -18,6 +18,7 @@ use crate::support::{self, Hsms};
 
 /// An instance ready for instance-API calls.
 pub struct Access {
+    pub instance: String,
     pub port: u16,
     pub ca_pem: String,
     pub client_key_id: String,
@@ -107,6 +108,7 @@ pub async fn access(
     })
     .await;
     Access {
+        instance,
         port,
         ca_pem,
         client_key_id,
