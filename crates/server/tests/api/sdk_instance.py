@@ -15,7 +15,8 @@ true and every refusal has its documented code.
 Environment: SR_ENDPOINT (host:port), SR_CA (PrivateKmsCA_<instance>.pem), SR_CLIENTS
 (JSON {name: {"key_file", "password"}} with the names main, limited, wrong_network,
 expiring), SR_EXPIRES_AT (Unix time the `expiring` client key ends), SR_KEYS (JSON list
-of {"id", "spec", "usage", "alias"}), SR_DISABLED (a disabled key of the instance).
+of {"id", "spec", "usage", "alias"}), SR_DISABLED (a disabled key of the instance),
+SR_ROTATED (JSON {"key", "initial", "primary"}: a key with a second version).
 """
 import base64
 import hashlib
@@ -250,6 +251,39 @@ def _():
                 ciphertext_blob=tagged.ciphertext_blob, iv=tagged.iv, algorithm=tagged.algorithm,
                 request_headers={"x-kms-migrationkeyversionid": version}))
             check(f"{spec} decrypt by migration header", moved.plaintext == plain and moved.key_id == k["id"])
+
+
+# 1b. Versions after a rotation: Encrypt and its kin keep the first version (their
+#     ciphertexts name none); the Advance operations use the primary and name it.
+@section("versions")
+def _():
+    r = json.loads(E["SR_ROTATED"])
+    rt = RuntimeOptions(response_headers=["x-kms-migrationkeyversionid"])
+    enc = main.encrypt_with_options(m.EncryptRequest(key_id=r["key"], plaintext=b"v"), rt)
+    check("encrypt uses the first version",
+          (enc.response_headers or {}).get("x-kms-migrationkeyversionid") == r["initial"])
+    check("decrypt finds it", main.decrypt(m.DecryptRequest(
+        key_id=r["key"], ciphertext_blob=enc.ciphertext_blob, iv=enc.iv,
+        algorithm=enc.algorithm)).plaintext == b"v")
+    adv = main.advance_encrypt(m.AdvanceEncryptRequest(key_id=r["key"], plaintext=b"v"))
+    check("advance encrypt uses the primary version", adv.key_version_id == r["primary"])
+    check("advance decrypt of the primary's blob", main.advance_decrypt(
+        m.AdvanceDecryptRequest(ciphertext_blob=adv.ciphertext_blob)).plaintext == b"v")
+    named = main.encrypt_with_options(m.EncryptRequest(
+        key_id=r["key"], plaintext=b"v",
+        request_headers={"x-kms-migrationkeyversionid": r["primary"]}), rt)
+    check("encrypt with a named version",
+          (named.response_headers or {}).get("x-kms-migrationkeyversionid") == r["primary"])
+    check("decrypt needs the same version", main.decrypt(m.DecryptRequest(
+        key_id=r["key"], ciphertext_blob=named.ciphertext_blob, iv=named.iv,
+        algorithm=named.algorithm,
+        request_headers={"x-kms-migrationkeyversionid": r["primary"]})).plaintext == b"v")
+    refusal("decrypt with the other version", lambda: main.decrypt(m.DecryptRequest(
+        key_id=r["key"], ciphertext_blob=named.ciphertext_blob, iv=named.iv,
+        algorithm=named.algorithm)))
+    refusal("encrypt with a version of another key", lambda: main.encrypt(m.EncryptRequest(
+        key_id=key("Aliyun_AES_256", "ENCRYPT/DECRYPT")["id"], plaintext=b"v",
+        request_headers={"x-kms-migrationkeyversionid": r["primary"]})))
 
 
 # 2. Data key pairs under a symmetric key: every pair spec, DER and PEM, the private key

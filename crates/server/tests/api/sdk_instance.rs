@@ -56,6 +56,23 @@ async fn official_instance_sdk_against_an_instance_endpoint() {
             .unwrap();
         keys.push(json!({"id": id, "spec": spec, "usage": usage, "alias": alias}));
     }
+    // A rotated key: its first version and its new primary one.
+    let rotated = create_key(&c, &instance, "Aliyun_AES_256", "ENCRYPT/DECRYPT").await;
+    let initial = c
+        .call("DescribeKey", &[("KeyId", &rotated)])
+        .await
+        .unwrap()["KeyMetadata"]["PrimaryKeyVersion"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let primary = c
+        .call("CreateKeyVersion", &[("KeyId", &rotated)])
+        .await
+        .unwrap()["KeyVersion"]["KeyVersionId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rotation = json!({"key": rotated, "initial": initial, "primary": primary});
     let disabled = create_key(&c, &instance, "Aliyun_AES_256", "ENCRYPT/DECRYPT").await;
     c.call("DisableKey", &[("KeyId", &disabled)]).await.unwrap();
     let aes = keys[0]["id"].as_str().unwrap().to_owned();
@@ -170,6 +187,7 @@ async fn official_instance_sdk_against_an_instance_endpoint() {
         .env("SR_EXPIRES_AT", expires_at.unix_timestamp().to_string())
         .env("SR_KEYS", Value::Array(keys).to_string())
         .env("SR_DISABLED", &disabled)
+        .env("SR_ROTATED", rotation.to_string())
         .output()
         .await
         .unwrap();
@@ -247,6 +265,12 @@ fn sdk_python() -> String {
 fn expected(name: &str) -> (&'static str, i64) {
     const TABLE: &[(&str, &str, i64)] = &[
         ("wrong aad", "InvalidParameter", 400),
+        ("decrypt with the other version", "InvalidParameter", 400),
+        (
+            "encrypt with a version of another key",
+            "InvalidParameter",
+            400,
+        ),
         ("tampered ciphertext", "InvalidParameter", 400),
         ("data key of 1025 bytes", "InvalidParameter", 400),
         ("random of 1025 bytes", "InvalidParameter", 400),
