@@ -87,7 +87,7 @@ struct CreateArgs {
     /// Secrets, 0–100000 (default 0).
     #[arg(long, value_name = "N")]
     secret_num: Option<u32>,
-    /// Requests per second: 200, 1000, 2000 or 4000 (default 1000).
+    /// Requests per second: 200, 1000, 2000, 4000, 10000, 20000, 50000 or 100000 (default 1000).
     #[arg(long, value_name = "N")]
     spec: Option<u32>,
     /// Term in months: 1, 2, 3, 6, 12, 24 or 36 (default 12).

@@ -24,6 +24,10 @@ fn encrypt_body(key: &str) -> Vec<u8> {
     })
 }
 
+fn hex_of(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 fn set(headers: &mut Vec<(String, String)>, name: &str, value: &str) {
     headers.retain(|(n, _)| n != name);
     headers.push((name.to_owned(), value.to_owned()));
@@ -89,6 +93,35 @@ async fn malformed_requests_get_their_documented_codes() {
     assert_eq!(random.status, 200, "the Java SDK's empty chunked body");
     let random: dkms::GenerateRandomResponse = prost_decode(&random.body).unwrap();
     assert_eq!(random.random.len(), 32);
+
+    // Hash (no SDK method; callers build it themselves): the digest of each algorithm,
+    // checked against an independent computation for SHA-256 (the default) and
+    // against the published SM3 test vector ("abc").
+    for (algorithm, message, expected) in [
+        (
+            "",
+            b"wire test".to_vec(),
+            hex_of(&strongroom_crypto::hash::sha256(b"wire test")),
+        ),
+        (
+            "SM3",
+            b"abc".to_vec(),
+            "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0".to_owned(),
+        ),
+    ] {
+        let hash = strongroom_proto::instance::encode(&dkms::HashRequest {
+            message,
+            algorithm: algorithm.to_owned(),
+        });
+        let answer = exchange(
+            &mut conn,
+            &http_request(&signed_headers(&a, "Hash", &hash), &hash),
+        )
+        .await;
+        assert_eq!(answer.status, 200);
+        let digest: dkms::HashResponse = prost_decode(&answer.body).unwrap();
+        assert_eq!(hex_of(&digest.digest), expected, "Hash {algorithm}");
+    }
 
     // Each malformed request on the same connection: its code, and the connection lives.
     let skewed = (time::OffsetDateTime::now_utc() - time::Duration::minutes(20))
