@@ -11,14 +11,20 @@
 //! link, against an in-process node or a real deployment, and reports throughput and
 //! latency per number of requests in flight.
 //!
+//! [`instance`] is the load generator for a deployment's instance API: the requests of
+//! one API, signed in advance exactly as the official SDKs sign them, sent over many
+//! keep-alive HTTPS connections, with throughput, exact latency percentiles and errors
+//! by code.
+//!
 //! What it deliberately does not do: statistics beyond one timed run per row (run the
-//! command several times and take the median), CPU pinning, or network I/O outside [`hsm`]. The
-//! instance-API load generator will live here too, as its own module.
+//! command several times and take the median), CPU pinning, or network I/O outside
+//! [`hsm`] and [`instance`].
 
 #![warn(missing_docs)]
 
 pub mod crypto;
 pub mod error;
 pub mod hsm;
+pub mod instance;
 mod load;
 mod measure;

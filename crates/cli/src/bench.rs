@@ -9,6 +9,7 @@ use clap::{Args, Subcommand};
 use strongroom_bench::crypto::{CryptoBench, Options, TextTable};
 use strongroom_bench::error::BenchError;
 use strongroom_bench::hsm::{self, HsmBench, Target};
+use strongroom_bench::instance::{self, InstanceApi, InstanceBench};
 
 /// Benchmarks to run on this machine.
 #[derive(Debug, Args)]
@@ -18,8 +19,7 @@ pub struct BenchArgs {
     pub command: BenchCommand,
 }
 
-/// What to benchmark. The instance-API load generator (a deployment under HTTP load)
-/// will be added as another variant.
+/// What to benchmark.
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// The crypto core in process: every key spec and every operation its policy allows,
@@ -29,6 +29,10 @@ pub enum BenchCommand {
     /// in-process node (`--local`) or a deployment (`--node`), at several numbers of
     /// requests in flight.
     Hsm(HsmBenchArgs),
+    /// Load on a deployment's instance API, as the official SDKs speak it: requests of
+    /// one API signed in advance with a client key, sent over keep-alive HTTPS
+    /// connections; reports throughput, latency and errors by code.
+    Instance(InstanceBenchArgs),
 }
 
 /// Options of `strongroom bench crypto`.
@@ -113,12 +117,73 @@ pub struct HsmBenchArgs {
     pub json: bool,
 }
 
+/// Options of `strongroom bench instance`.
+#[derive(Debug, Args)]
+pub struct InstanceBenchArgs {
+    /// The instance endpoint as the SDKs take it: `host` or `host:port` (port 443 when
+    /// absent), e.g. `kst-….cryptoservice.kms.aliyuncs.com` or `127.0.0.1:18443`.
+    #[arg(long, value_name = "HOST[:PORT]")]
+    pub endpoint: String,
+    /// The instance CA file (PEM), e.g. `PrivateKmsCA_kst-….pem`; every certificate in
+    /// it is trusted as a root.
+    #[arg(long, value_name = "FILE")]
+    pub ca_file: std::path::PathBuf,
+    /// The name the server certificate must carry (default: the endpoint's host; an IP
+    /// address is checked against the certificate's IP addresses).
+    #[arg(long, value_name = "NAME")]
+    pub server_name: Option<String>,
+    /// The client key file, `clientKey_<KeyId>.json`.
+    #[arg(long, value_name = "FILE")]
+    pub client_key_file: std::path::PathBuf,
+    /// The client key's password file, `clientKey_<KeyId>_Password.txt`.
+    #[arg(long, value_name = "FILE")]
+    pub password_file: std::path::PathBuf,
+    /// The API to load: Encrypt, Decrypt, Sign, Verify, GenerateRandom, GenerateDataKey,
+    /// GetPublicKey, AdvanceEncrypt, AdvanceDecrypt, AdvanceGenerateDataKey or Hash.
+    #[arg(long, value_name = "API", value_parser = parse_api)]
+    pub api: InstanceApi,
+    /// Key id or alias (every API but GenerateRandom and Hash).
+    #[arg(long, value_name = "KEY")]
+    pub key_id: Option<String>,
+    /// The `Algorithm` to send (default: none, the key's default).
+    #[arg(long, value_name = "NAME")]
+    pub algorithm: Option<String>,
+    /// Plaintext or message bytes; the size asked for by GenerateRandom,
+    /// GenerateDataKey and AdvanceGenerateDataKey.
+    #[arg(long, value_name = "N", default_value_t = instance::DEFAULT_PAYLOAD_BYTES)]
+    pub payload_bytes: usize,
+    /// Requests signed before the load and cycled through (Decrypt, Verify and
+    /// AdvanceDecrypt first make as many ciphertexts or signatures through the endpoint).
+    #[arg(long, value_name = "N", default_value_t = instance::DEFAULT_REQUESTS)]
+    pub requests: usize,
+    /// Keep-alive connections, each with one request in flight.
+    #[arg(long, value_name = "N", default_value_t = instance::DEFAULT_CONNECTIONS)]
+    pub connections: usize,
+    /// Seconds of load before the timed window (results discarded).
+    #[arg(long, value_name = "F", default_value_t = instance::DEFAULT_WARMUP_SECONDS)]
+    pub warmup_seconds: f64,
+    /// Seconds of the timed window.
+    #[arg(long, value_name = "F", default_value_t = instance::DEFAULT_SECONDS)]
+    pub seconds: f64,
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_api(name: &str) -> Result<InstanceApi, String> {
+    InstanceApi::from_name(name).ok_or_else(|| {
+        let names: Vec<&str> = InstanceApi::ALL.iter().map(|api| api.as_str()).collect();
+        format!("one of {} (as spelt here)", names.join(", "))
+    })
+}
+
 /// Runs `strongroom bench …`; prints the report on stdout and errors on stderr.
 /// Exit code 0 on success, 2 for bad options, 1 for a failure while running.
 pub fn run(args: BenchArgs) -> ExitCode {
     let result = match args.command {
         BenchCommand::Crypto(args) => run_crypto(args),
         BenchCommand::Hsm(args) => run_hsm(args),
+        BenchCommand::Instance(args) => run_instance(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -192,5 +257,36 @@ fn run_hsm(args: HsmBenchArgs) -> Result<(), BenchError> {
         let report = bench.run(&target, |row| Ok(table.row(row)?))?;
         table.footer(&report)?;
     }
+    Ok(())
+}
+
+fn run_instance(args: InstanceBenchArgs) -> Result<(), BenchError> {
+    let bench = InstanceBench::new(instance::Options {
+        endpoint: args.endpoint,
+        ca_file: args.ca_file,
+        server_name: args.server_name,
+        client_key_file: args.client_key_file,
+        password_file: args.password_file,
+        api: args.api,
+        key_id: args.key_id,
+        algorithm: args.algorithm,
+        payload_bytes: args.payload_bytes,
+        requests: args.requests,
+        connections: args.connections,
+        warmup_seconds: args.warmup_seconds,
+        seconds: args.seconds,
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| BenchError::Setup(format!("cannot start the async runtime: {e}")))?;
+    let report = runtime.block_on(bench.run())?;
+    let mut out = io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", report.json()?)?;
+    } else {
+        write!(out, "{}", report.text())?;
+    }
+    out.flush()?;
     Ok(())
 }

@@ -132,7 +132,8 @@ where
 
 /// Signs a string to sign with a client key's private key (DER PKCS#8), returning the
 /// full `authorization` value `Bearer <base64>`. This is what the SDKs do; Strongroom
-/// uses it in its load generator and tests.
+/// uses it in its load generator and tests. To sign many, parse the key once with
+/// [`RequestSigner`].
 ///
 /// # Errors
 /// [`SignatureError::UnsupportedKey`] if the key is not RSA-2048/3072/4096.
@@ -140,19 +141,49 @@ pub fn sign(
     private_key_pkcs8: &SecretBytes,
     string_to_sign: &str,
 ) -> Result<String, SignatureError> {
-    let key = [KeySpec::Rsa2048, KeySpec::Rsa3072, KeySpec::Rsa4096]
-        .into_iter()
-        .find_map(|spec| KeyMaterial::import(spec, private_key_pkcs8.expose_secret()).ok())
-        .and_then(|material| Key::new(material, KeyUsage::SignVerify).ok())
-        .ok_or(SignatureError::UnsupportedKey)?;
-    let (_, signature) = key
-        .sign(
-            Some(Algorithm::RsaPkcs1Sha256),
-            string_to_sign.as_bytes(),
-            MessageType::Raw,
-        )
-        .map_err(|_| SignatureError::UnsupportedKey)?;
-    Ok(format!("{BEARER}{}", STANDARD.encode(signature)))
+    RequestSigner::new(private_key_pkcs8)?.sign(string_to_sign)
+}
+
+/// A client key's private key, parsed once for signing many requests.
+///
+/// `Debug` shows nothing of the key.
+pub struct RequestSigner(Key);
+
+impl std::fmt::Debug for RequestSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RequestSigner([REDACTED])")
+    }
+}
+
+impl RequestSigner {
+    /// Parses a DER PKCS#8 RSA private key.
+    ///
+    /// # Errors
+    /// [`SignatureError::UnsupportedKey`] if the key is not RSA-2048/3072/4096.
+    pub fn new(private_key_pkcs8: &SecretBytes) -> Result<Self, SignatureError> {
+        [KeySpec::Rsa2048, KeySpec::Rsa3072, KeySpec::Rsa4096]
+            .into_iter()
+            .find_map(|spec| KeyMaterial::import(spec, private_key_pkcs8.expose_secret()).ok())
+            .and_then(|material| Key::new(material, KeyUsage::SignVerify).ok())
+            .map(Self)
+            .ok_or(SignatureError::UnsupportedKey)
+    }
+
+    /// The `authorization` value `Bearer <base64>` for a string to sign.
+    ///
+    /// # Errors
+    /// [`SignatureError::UnsupportedKey`] if the key cannot sign.
+    pub fn sign(&self, string_to_sign: &str) -> Result<String, SignatureError> {
+        let (_, signature) = self
+            .0
+            .sign(
+                Some(Algorithm::RsaPkcs1Sha256),
+                string_to_sign.as_bytes(),
+                MessageType::Raw,
+            )
+            .map_err(|_| SignatureError::UnsupportedKey)?;
+        Ok(format!("{BEARER}{}", STANDARD.encode(signature)))
+    }
 }
 
 /// A client key's public key, parsed once for verifying many requests.
