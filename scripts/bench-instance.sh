@@ -117,11 +117,31 @@ bench() {
         (sleep 4 && perf record -g -o "$PROFILE_DIR/$name-hsm.data" -p "${hsm_pid[a]}" -- sleep "$seconds") \
             >/dev/null 2>&1 &
     fi
-    "$s" bench instance --endpoint "127.0.0.1:$port" --ca-file "$ca_file" \
+    local before_kms before_a before_b
+    before_kms=$(cpu_ticks "$kms_pid")
+    before_a=$(cpu_ticks "${hsm_pid[a]}")
+    before_b=$(cpu_ticks "${hsm_pid[b]}")
+    if [ -n "${PROFILE_DIR:-}" ]; then
+        (sleep 7 && perf record -g -o "$PROFILE_DIR/$name-bench.data" \
+            -p "$(pgrep -f "^$s bench instance" | head -1)" -- sleep "$((seconds / 2))") \
+            >/dev/null 2>&1 &
+    fi
+    /usr/bin/time -f "%U %S" -o "$work/bench-time" \
+        "$s" bench instance --endpoint "127.0.0.1:$port" --ca-file "$ca_file" \
         --client-key-file "$key_file" --password-file "$password_file" \
         --connections "$connections" --seconds "$seconds" "$@"
+    # CPU seconds each process used over the whole run (signing, warm-up and window).
+    local hz
+    hz=$(getconf CLK_TCK)
+    printf 'cpu seconds  kms node %.1f, hsm node a %.1f, hsm node b %.1f, bench %.1f (user+system)\n' \
+        "$(echo "($(cpu_ticks "$kms_pid") - $before_kms) / $hz" | bc -l)" \
+        "$(echo "($(cpu_ticks "${hsm_pid[a]}") - $before_a) / $hz" | bc -l)" \
+        "$(echo "($(cpu_ticks "${hsm_pid[b]}") - $before_b) / $hz" | bc -l)" \
+        "$(awk '{print $1 + $2}' "$work/bench-time")"
     wait_profiles
 }
+# user + system clock ticks a process has used.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 wait_profiles() {
     [ -n "${PROFILE_DIR:-}" ] || return 0
     while pgrep -f "perf record -g -o $PROFILE_DIR" >/dev/null; do sleep 0.2; done
