@@ -6,6 +6,7 @@ mod bench;
 mod certs;
 mod hsm;
 mod mgmt;
+mod quickstart;
 mod roles;
 mod server;
 mod signal;
@@ -35,7 +36,7 @@ enum Command {
     /// The certificate tool: `certs generate -dir ./certs -pswd 12345678`.
     Certs(certs::CertsArgs),
     /// Everything on one machine, in one command.
-    Quickstart(NotBuilt),
+    Quickstart(quickstart::QuickstartArgs),
     /// Create the first administrator AccessKey of a KMS node.
     Init(server::InitArgs),
     /// Dedicated KMS instances: create, list, get, connect, bind-vpc, renew, release.
@@ -76,7 +77,7 @@ pub fn strongroom() -> ExitCode {
         Command::Hsm(args) => hsm::run(args),
         Command::Server(args) => server::run_server(args),
         Command::Certs(args) => certs::run(args),
-        Command::Quickstart(_) => roles::not_built("quickstart", 9),
+        Command::Quickstart(args) => quickstart::run(args),
         Command::Init(args) => server::run_init(args),
         Command::Instance(args) => mgmt::instance::run(args),
         Command::HsmCluster(args) => mgmt::cluster::run(args),

@@ -15,6 +15,7 @@ mod access;
 mod hsm;
 mod keys;
 mod mgmt;
+mod quickstart;
 mod support_kms;
 
 #[test]
