@@ -2,6 +2,7 @@
 //! KMS) and `hsm_certificate_generate` (the guide's certificate tool under its own
 //! name). Argument parsing only: each role is handed to the crate that owns it.
 
+mod audit;
 mod bench;
 mod certs;
 mod hsm;
@@ -67,6 +68,8 @@ enum Command {
     Secret(NotBuilt),
     /// Benchmarks to run on your own machine or deployment.
     Bench(bench::BenchArgs),
+    /// The audit log: `strongroom audit verify FILE`.
+    Audit(audit::AuditArgs),
 }
 
 /// Runs `strongroom` with the process arguments.
@@ -74,6 +77,7 @@ pub fn strongroom() -> ExitCode {
     let cli = Cli::parse_from(certs::normalize_single_dash(std::env::args_os()));
     match cli.command {
         Command::Bench(args) => bench::run(args),
+        Command::Audit(args) => audit::run(args),
         Command::Hsm(args) => hsm::run(args),
         Command::Server(args) => server::run_server(args),
         Command::Certs(args) => certs::run(args),

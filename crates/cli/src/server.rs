@@ -59,6 +59,9 @@ pub struct ConfigArgs {
     /// caller's address to the instance endpoints (repeatable).
     #[arg(long, value_name = "CIDR")]
     trusted_proxy: Vec<String>,
+    /// This node's audit log (default <data dir>/audit.log).
+    #[arg(long, value_name = "FILE")]
+    audit_file: Option<PathBuf>,
 }
 
 impl ConfigArgs {
@@ -78,6 +81,7 @@ impl ConfigArgs {
                 instance_api_ip: self.instance_api_ip,
                 instance_ports: self.instance_ports,
                 trusted_proxies: self.trusted_proxy,
+                audit_file: self.audit_file,
             },
         )
         .map_err(|e| e.to_string())

@@ -31,6 +31,8 @@ pub struct App<S> {
     pub hsm: crate::hsm_pool::HsmPool,
     /// The instance API's caches and quotas.
     pub instance_api: crate::instance::Shared,
+    /// This node's audit log.
+    pub audit: crate::audit::AuditLog,
 }
 
 impl<S: Store> App<S> {
@@ -38,7 +40,12 @@ impl<S: Store> App<S> {
     ///
     /// # Errors
     /// [`ApiError`] if the store fails.
-    pub async fn new(store: S, node_key: NodeKey, config: Config) -> Result<Arc<Self>, ApiError> {
+    pub async fn new(
+        store: S,
+        node_key: NodeKey,
+        config: Config,
+        audit: crate::audit::AuditLog,
+    ) -> Result<Arc<Self>, ApiError> {
         if store.get_setting(ACCOUNT_SETTING).await?.is_none() {
             let id = random_digits(16)?;
             store.insert_setting(ACCOUNT_SETTING, id.as_bytes()).await?;
@@ -57,6 +64,7 @@ impl<S: Store> App<S> {
             host_id,
             hsm: crate::hsm_pool::HsmPool::default(),
             instance_api: crate::instance::Shared::default(),
+            audit,
         }))
     }
 
@@ -78,6 +86,13 @@ pub fn now() -> i64 {
 pub fn iso(time: Option<i64>) -> String {
     time.and_then(|t| OffsetDateTime::from_unix_timestamp(t).ok())
         .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_default()
+}
+
+/// Now, as `2026-11-28T23:05:34.123456789Z`.
+pub fn iso_now_millis() -> String {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
         .unwrap_or_default()
 }
 

@@ -21,6 +21,9 @@
 //!
 //! [keys]
 //! maintenance_interval_secs = 30         # deletion windows, rotation, material expiry
+//!
+//! [audit]
+//! file = "strongroom-data/audit.log"    # this node's hash-chained audit log
 //! ```
 
 use std::net::{IpAddr, SocketAddr};
@@ -44,6 +47,8 @@ pub const DEFAULT_INSTANCE_API_IP: &str = "127.0.0.1";
 pub const DEFAULT_INSTANCE_PORTS: RangeInclusive<u16> = 18443..=18542;
 /// The SQLite file inside the data directory.
 pub const SQLITE_FILE: &str = "kms.db";
+/// The audit log inside the data directory.
+pub const AUDIT_FILE: &str = "audit.log";
 /// The node key file inside the data directory.
 pub const NODE_KEY_FILE: &str = "node.key";
 /// The management CA file written into the data directory.
@@ -94,6 +99,8 @@ pub struct Config {
     pub instance_server_names: Vec<String>,
     /// Peers whose PROXY protocol v2 header gives the caller's address.
     pub trusted_proxies: Vec<crate::network::Cidr>,
+    /// This node's audit log (`docs/audit.md`).
+    pub audit_file: PathBuf,
 }
 
 /// What the command line may set; `None` keeps the file's value or the default.
@@ -123,6 +130,8 @@ pub struct Overrides {
     pub instance_ports: Option<String>,
     /// `--trusted-proxy` (repeatable); replaces the file's list when given.
     pub trusted_proxies: Vec<String>,
+    /// `--audit-file`.
+    pub audit_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -138,6 +147,14 @@ struct File {
     instances: InstancesFile,
     #[serde(default)]
     keys: KeysFile,
+    #[serde(default)]
+    audit: AuditFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuditFile {
+    file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -295,7 +312,12 @@ impl Config {
                     .map_err(|e| ConfigError(format!("trusted_proxies: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let audit_file = overrides
+            .audit_file
+            .or(parsed.audit.file)
+            .unwrap_or_else(|| data_dir.join(AUDIT_FILE));
         Ok(Self {
+            audit_file,
             data_dir,
             database,
             node_key_file,

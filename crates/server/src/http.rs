@@ -108,8 +108,18 @@ async fn handle<S: Store + Clone>(
 ) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let id = request_id();
-    let (action, outcome) = process(app, req).await;
+    let (action, trail, outcome) = process(app, req).await;
     let elapsed_ms = started.elapsed().as_millis();
+    app.audit.record(crate::audit::Event {
+        request_id: id.clone(),
+        caller: trail.caller,
+        source: peer.ip().to_string(),
+        action: action.clone(),
+        resource: trail.resource,
+        result: outcome
+            .as_ref()
+            .map_or_else(|e| e.code().to_owned(), |_| "OK".to_owned()),
+    });
     let (status, mut body) = match outcome {
         Ok(answer) => {
             info!(request_id = %id, %peer, %action, elapsed_ms, "ok");
@@ -149,13 +159,50 @@ fn json_response(status: u16, body: &Value) -> Response<Full<Bytes>> {
     response
 }
 
-/// The action name (for the log) and the outcome.
+/// Parameters that name what an action is about, in the order looked for (the audit
+/// log's `resource`).
+const RESOURCE_PARAMS: &[&str] = &[
+    "KeyId",
+    "AliasName",
+    "ClientKeyId",
+    "AapName",
+    "Name",
+    "KmsInstanceId",
+    "DKMSInstanceId",
+    "HsmClusterId",
+    "VpcId",
+    "AccessKeyId",
+    "SecretName",
+];
+
+/// The first parameter of [`RESOURCE_PARAMS`] present.
+fn resource_of(params: &[(String, String)]) -> String {
+    RESOURCE_PARAMS
+        .iter()
+        .find_map(|name| {
+            params
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.clone())
+        })
+        .unwrap_or_default()
+}
+
+/// Who asked, and about what (for the audit log).
+#[derive(Debug, Default)]
+struct Trail {
+    caller: String,
+    resource: String,
+}
+
+/// The action name (for the log), who asked about what, and the outcome.
 async fn process<S: Store + Clone>(
     app: &Arc<App<S>>,
     req: Request<Incoming>,
-) -> (String, Result<api::Answer, ApiError>) {
+) -> (String, Trail, Result<api::Answer, ApiError>) {
     let (parts, body) = req.into_parts();
     let mut action = String::new();
+    let mut trail = Trail::default();
     let outcome = async {
         if parts.method != hyper::Method::POST && parts.method != hyper::Method::GET {
             return Err(ApiError::invalid(
@@ -189,6 +236,8 @@ async fn process<S: Store + Clone>(
         };
         let signed = openapi::parse(&view)?;
         action.clone_from(&signed.action);
+        trail.caller.clone_from(&signed.access_key_id);
+        trail.resource = resource_of(&signed.params);
         auth::authenticate(app, &signed).await?;
         if signed.version != API_VERSION {
             return Err(ApiError::InvalidVersion(signed.version.clone()));
@@ -210,6 +259,7 @@ async fn process<S: Store + Clone>(
         if signed.action.is_empty() {
             return Err(ApiError::MissingParameter("Action".into()));
         }
+        trail.resource = resource_of(&params);
         let call = Call {
             action: signed.action.clone(),
             params: Params(params),
@@ -221,5 +271,5 @@ async fn process<S: Store + Clone>(
     if action.is_empty() {
         action = "-".to_owned();
     }
-    (action, outcome)
+    (action, trail, outcome)
 }

@@ -48,6 +48,9 @@ pub enum StartError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The audit log cannot be opened.
+    #[error(transparent)]
+    Audit(#[from] crate::audit::AuditError),
     /// `init` on a deployment that already has access keys.
     #[error(
         "this deployment is already initialised ({0} access keys exist); make more with \
@@ -124,7 +127,8 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     })?;
     let ca_file = tls.as_ref().map(|_| config.management_ca_file());
     let scheme = if tls.is_some() { "https" } else { "http" };
-    let app = App::new(store, key, config).await?;
+    let audit = crate::audit::AuditLog::open(&config.audit_file)?;
+    let app = App::new(store, key, config, audit).await?;
     let (shutdown, stop) = watch::channel(false);
     let tasks = vec![
         tokio::spawn(http::serve(Arc::clone(&app), listener, tls, stop.clone())),

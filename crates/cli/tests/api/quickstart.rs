@@ -32,13 +32,19 @@ fn free_base() -> u16 {
 }
 
 /// Starts the quickstart and reads its steps until it says it is ready.
-fn start(dir: &Path, base: u16) -> (Child, Vec<String>) {
+fn start(dir: &Path, base: u16, log: &Path) -> (Child, Vec<String>) {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
     let mut child = strongroom()
         .args(["quickstart", "--dir"])
         .arg(dir)
         .args(["--ports", &base.to_string()])
+        .env("RUST_LOG", "debug")
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(Stdio::from(log))
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -117,7 +123,8 @@ fn quickstart_then_the_readme_example_then_again() {
     let dir = scratch.path().join("strongroom-data");
     let base = free_base();
 
-    let (child, said) = start(&dir, base);
+    let log = scratch.path().join("quickstart.log");
+    let (child, said) = start(&dir, base, &log);
     for step in [
         "certificates",
         "HSM node in zone a",
@@ -192,7 +199,7 @@ fn quickstart_then_the_readme_example_then_again() {
     interrupt(child);
 
     // Again: the same setup, nothing created.
-    let (child, said) = start(&dir, base);
+    let (child, said) = start(&dir, base, &log);
     assert!(
         said.iter().any(|l| l.contains("nothing created")),
         "{said:#?}"
@@ -207,4 +214,72 @@ fn quickstart_then_the_readme_example_then_again() {
     );
     run_example(&dir);
     interrupt(child);
+
+    // The audit log: every call, chained, and no secret in it or in the debug log.
+    let audit = dir.join("kms").join("audit.log");
+    let lines: Vec<Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let client_key = qs["client_key"]["key_id"].as_str().unwrap();
+    let instance = qs["instance"]["instance_id"].as_str().unwrap();
+    for action in [
+        "CreateKmsInstance",
+        "ConnectKmsInstance",
+        "CreateKey",
+        "CreateClientKey",
+    ] {
+        let line = lines.iter().find(|l| l["action"] == action).unwrap();
+        assert_eq!(line["result"], "OK", "{line}");
+        assert_eq!(line["caller"], qs["management"]["access_key_id"], "{line}");
+    }
+    let encrypts: Vec<&Value> = lines.iter().filter(|l| l["action"] == "Encrypt").collect();
+    assert_eq!(encrypts.len(), 2, "one Encrypt per run of the example");
+    for line in encrypts {
+        assert_eq!(line["caller"], client_key);
+        assert_eq!(line["source"], "127.0.0.1");
+        assert_eq!(line["resource"], format!("{instance}/alias/quickstart"));
+        assert_eq!(line["result"], "OK");
+    }
+    let verify = |file: &Path| {
+        strongroom()
+            .args(["audit", "verify"])
+            .arg(file)
+            .output()
+            .unwrap()
+    };
+    let intact = verify(&audit);
+    assert!(
+        intact.status.success(),
+        "{}",
+        String::from_utf8_lossy(&intact.stdout)
+    );
+    let text = std::fs::read_to_string(&audit).unwrap();
+    let mut tampered: Vec<&str> = text.lines().collect();
+    tampered.remove(3);
+    let copy = scratch.path().join("tampered.log");
+    std::fs::write(&copy, tampered.join("\n") + "\n").unwrap();
+    let broken = verify(&copy);
+    assert_eq!(broken.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&broken.stdout).contains("broken at line 4"));
+
+    let password =
+        std::fs::read_to_string(dir.join(qs["client_key"]["password_file"].as_str().unwrap()))
+            .unwrap();
+    let secrets: [(&str, &str); 3] = [
+        ("the client key's password", password.trim()),
+        (
+            "the AccessKey secret",
+            qs["management"]["access_key_secret"].as_str().unwrap(),
+        ),
+        ("the example's plaintext", "hello strongroom"),
+    ];
+    for file in [&audit, &log] {
+        let content = std::fs::read_to_string(file).unwrap();
+        assert!(content.len() > 1000, "{} is nearly empty", file.display());
+        for (what, secret) in secrets {
+            assert!(!content.contains(secret), "{what} is in {}", file.display());
+        }
+    }
 }

@@ -37,9 +37,24 @@ pub async fn handle<S: Store + Clone>(
 ) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let id = request_id();
-    let mut api = "-";
-    let outcome = process(app, instance_id, source, req, &id, &mut api).await;
+    let mut trail = Trail {
+        api: "-",
+        caller: String::new(),
+        resource: String::new(),
+    };
+    let outcome = process(app, instance_id, source, req, &id, &mut trail).await;
     let elapsed_us = started.elapsed().as_micros();
+    let api = trail.api;
+    app.audit.record(crate::audit::Event {
+        request_id: id.clone(),
+        caller: trail.caller,
+        source: source.to_string(),
+        action: api.to_owned(),
+        resource: trail.resource,
+        result: outcome
+            .as_ref()
+            .map_or_else(|e| e.code().to_owned(), |_| "OK".to_owned()),
+    });
     match outcome {
         Ok(done) => {
             tracing::debug!(request_id = %id, %source, api, elapsed_us, "ok");
@@ -74,13 +89,44 @@ fn protobuf(status: u16, body: Vec<u8>) -> Response<Full<Bytes>> {
     response
 }
 
+/// Who asked what about which resource (for the audit log).
+struct Trail {
+    api: &'static str,
+    caller: String,
+    resource: String,
+}
+
+/// What a request body names: `<instance>/<key id or alias>`, `secret/<name>`, or the
+/// instance itself.
+fn named_resource(instance_id: &str, body: &Body) -> String {
+    let key = match body {
+        Body::Encrypt(r) => &r.key_id,
+        Body::Decrypt(r) => &r.key_id,
+        Body::Sign(r) => &r.key_id,
+        Body::Verify(r) => &r.key_id,
+        Body::GenerateDataKey(r) => &r.key_id,
+        Body::GetPublicKey(r) => &r.key_id,
+        Body::AdvanceEncrypt(r) => &r.key_id,
+        Body::AdvanceDecrypt(r) => &r.key_id,
+        Body::AdvanceGenerateDataKey(r) => &r.key_id,
+        Body::GenerateDataKeyPair(r) => &r.key_id,
+        Body::GenerateDataKeyPairWithoutPlaintext(r) => &r.key_id,
+        Body::AdvanceGenerateDataKeyPair(r) => &r.key_id,
+        Body::AdvanceGenerateDataKeyPairWithoutPlaintext(r) => &r.key_id,
+        Body::Hmac(r) => &r.key_id,
+        Body::GetSecretValue(r) => return format!("secret/{}", r.secret_name),
+        Body::GenerateRandom(_) | Body::Hash(_) => return instance_id.to_owned(),
+    };
+    format!("{instance_id}/{key}")
+}
+
 async fn process<S: Store + Clone>(
     app: &Arc<App<S>>,
     instance_id: &str,
     source: IpAddr,
     req: Request<Incoming>,
     request_id: &str,
-    api_name: &mut &'static str,
+    trail: &mut Trail,
 ) -> Result<Done, InstanceError> {
     let (parts, body) = req.into_parts();
     if parts.method != hyper::Method::POST {
@@ -97,7 +143,8 @@ async fn process<S: Store + Clone>(
         &body,
         Some(now),
     )?;
-    *api_name = parsed.api().as_str();
+    trail.api = parsed.api().as_str();
+    trail.caller = parsed.access_key_id().to_owned();
     let served = usable_instance(app, instance_id, source, now.unix_timestamp()).await?;
     let instance = &served.instance;
     if !app.instance_api.throttle.admit(&instance.id, instance.spec) {
@@ -105,6 +152,7 @@ async fn process<S: Store + Clone>(
     }
     let client = authenticate(app, &parsed).await?;
     let body = wire::decode_body(parsed.api(), &body)?;
+    trail.resource = named_resource(instance_id, &body);
     let ctx = Ctx {
         app,
         instance,
