@@ -40,9 +40,9 @@ pub struct QuickstartArgs {
     /// The directory that holds everything (created if missing).
     #[arg(long, value_name = "DIR", default_value = "strongroom-data")]
     dir: PathBuf,
-    /// First of the ports used, all on 127.0.0.1: the management API on PORT, the HSM
-    /// nodes on PORT+20 to PORT+23, instance endpoints from PORT+443. Keep it the same
-    /// when running again on the same directory.
+    /// First of the ports used, all on 127.0.0.1: the management API on PORT, metrics on
+    /// PORT+9, the HSM nodes on PORT+20 to PORT+23, instance endpoints from PORT+443.
+    /// Keep it the same when running again on the same directory.
     #[arg(long, value_name = "PORT", default_value_t = 18000)]
     ports: u16,
 }
@@ -56,6 +56,10 @@ struct Setup {
 impl Setup {
     fn management(&self) -> SocketAddr {
         SocketAddr::from((Ipv4Addr::LOCALHOST, self.ports))
+    }
+
+    fn metrics(&self) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, self.ports.saturating_add(9)))
     }
 
     fn hsm_ports(&self, zone: usize) -> (u16, u16) {
@@ -302,6 +306,7 @@ async fn kms(setup: &Setup, existing: bool) -> Result<RunningServer, String> {
             listen: Some(setup.management().to_string()),
             region: Some(REGION.to_owned()),
             instance_ports: Some(setup.instance_ports()),
+            metrics_listen: Some(setup.metrics().to_string()),
             ..Overrides::default()
         },
     )

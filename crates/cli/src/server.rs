@@ -62,6 +62,10 @@ pub struct ConfigArgs {
     /// This node's audit log (default <data dir>/audit.log).
     #[arg(long, value_name = "FILE")]
     audit_file: Option<PathBuf>,
+    /// Where Prometheus scrapes `GET /metrics` (plain HTTP; default 127.0.0.1:9464; `off`
+    /// for none).
+    #[arg(long, value_name = "IP:PORT")]
+    metrics_listen: Option<String>,
 }
 
 impl ConfigArgs {
@@ -82,6 +86,7 @@ impl ConfigArgs {
                 instance_ports: self.instance_ports,
                 trusted_proxies: self.trusted_proxy,
                 audit_file: self.audit_file,
+                metrics_listen: self.metrics_listen,
             },
         )
         .map_err(|e| e.to_string())

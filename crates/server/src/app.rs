@@ -33,6 +33,8 @@ pub struct App<S> {
     pub instance_api: crate::instance::Shared,
     /// This node's audit log.
     pub audit: crate::audit::AuditLog,
+    /// This node's request metrics.
+    pub metrics: crate::metrics::Metrics,
 }
 
 impl<S: Store> App<S> {
@@ -65,6 +67,7 @@ impl<S: Store> App<S> {
             hsm: crate::hsm_pool::HsmPool::default(),
             instance_api: crate::instance::Shared::default(),
             audit,
+            metrics: crate::metrics::Metrics::default(),
         }))
     }
 

@@ -24,6 +24,9 @@
 //!
 //! [audit]
 //! file = "strongroom-data/audit.log"    # this node's hash-chained audit log
+//!
+//! [metrics]
+//! listen = "127.0.0.1:9464"             # Prometheus GET /metrics, plain HTTP; "off": none
 //! ```
 
 use std::net::{IpAddr, SocketAddr};
@@ -47,6 +50,8 @@ pub const DEFAULT_INSTANCE_API_IP: &str = "127.0.0.1";
 pub const DEFAULT_INSTANCE_PORTS: RangeInclusive<u16> = 18443..=18542;
 /// The SQLite file inside the data directory.
 pub const SQLITE_FILE: &str = "kms.db";
+/// Default metrics listener.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
 /// The audit log inside the data directory.
 pub const AUDIT_FILE: &str = "audit.log";
 /// The node key file inside the data directory.
@@ -101,6 +106,8 @@ pub struct Config {
     pub trusted_proxies: Vec<crate::network::Cidr>,
     /// This node's audit log (`docs/audit.md`).
     pub audit_file: PathBuf,
+    /// The metrics listener (`docs/metrics.md`); `None`: no metrics endpoint.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// What the command line may set; `None` keeps the file's value or the default.
@@ -132,6 +139,8 @@ pub struct Overrides {
     pub trusted_proxies: Vec<String>,
     /// `--audit-file`.
     pub audit_file: Option<PathBuf>,
+    /// `--metrics-listen` (`IP:PORT` or `off`).
+    pub metrics_listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -149,6 +158,14 @@ struct File {
     keys: KeysFile,
     #[serde(default)]
     audit: AuditFile,
+    #[serde(default)]
+    metrics: MetricsFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricsFile {
+    listen: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -316,7 +333,20 @@ impl Config {
             .audit_file
             .or(parsed.audit.file)
             .unwrap_or_else(|| data_dir.join(AUDIT_FILE));
+        let metrics_listen = match overrides
+            .metrics_listen
+            .or(parsed.metrics.listen)
+            .unwrap_or_else(|| DEFAULT_METRICS_LISTEN.to_owned())
+        {
+            off if off == "off" => None,
+            text => Some(text.parse::<SocketAddr>().map_err(|_| {
+                ConfigError(format!(
+                    "metrics listen address {text:?} is not IP:PORT (or \"off\")"
+                ))
+            })?),
+        };
         Ok(Self {
+            metrics_listen,
             audit_file,
             data_dir,
             database,

@@ -129,6 +129,14 @@ impl HsmPool {
         client.call(op).await.map_err(hsm_error)
     }
 
+    /// The health of each instance's HSM nodes, as its client sees them.
+    pub fn health(&self) -> Vec<(String, Vec<strongroom_hsm::client::NodeHealth>)> {
+        self.lock()
+            .iter()
+            .map(|(instance, entry)| (instance.clone(), entry.client.health()))
+            .collect()
+    }
+
     /// Closes every client (at shutdown).
     pub fn close_all(&self) {
         for (_, entry) in self.lock().drain() {

@@ -110,6 +110,12 @@ async fn handle<S: Store + Clone>(
     let id = request_id();
     let (action, trail, outcome) = process(app, req).await;
     let elapsed_ms = started.elapsed().as_millis();
+    app.metrics.observe(
+        crate::metrics::Surface::Management,
+        &action,
+        outcome.as_ref().map_or_else(|e| e.code(), |_| "OK"),
+        started.elapsed(),
+    );
     app.audit.record(crate::audit::Event {
         request_id: id.clone(),
         caller: trail.caller,

@@ -25,6 +25,7 @@ pub mod hsm_pool;
 pub mod http;
 pub mod instance;
 pub mod maintenance;
+pub mod metrics;
 pub mod mgmt_tls;
 pub mod network;
 pub mod node_key;

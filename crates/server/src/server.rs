@@ -68,6 +68,8 @@ pub struct RunningServer {
     pub scheme: &'static str,
     /// The management CA file clients trust (absent with plain HTTP).
     pub ca_file: Option<PathBuf>,
+    /// Where `GET /metrics` is served, if it is.
+    pub metrics_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -130,14 +132,32 @@ pub async fn start(config: Config) -> Result<RunningServer, StartError> {
     let audit = crate::audit::AuditLog::open(&config.audit_file)?;
     let app = App::new(store, key, config, audit).await?;
     let (shutdown, stop) = watch::channel(false);
-    let tasks = vec![
+    let mut metrics_addr = None;
+    let mut tasks = Vec::new();
+    if let Some(address) = app.config.metrics_listen {
+        // A node that cannot take its metrics port still serves (the port may be another
+        // node's on the same host); it says so.
+        match TcpListener::bind(address).await {
+            Ok(metrics) => {
+                metrics_addr = metrics.local_addr().ok();
+                tasks.push(tokio::spawn(crate::metrics::serve(
+                    Arc::clone(&app),
+                    metrics,
+                    stop.clone(),
+                )));
+            }
+            Err(e) => warn!(%address, error = %e, "metrics endpoint not started"),
+        }
+    }
+    tasks.extend([
         tokio::spawn(http::serve(Arc::clone(&app), listener, tls, stop.clone())),
         tokio::spawn(purge_nonces(Arc::clone(&app), stop.clone())),
         tokio::spawn(maintenance::run(Arc::clone(&app), stop.clone())),
         tokio::spawn(crate::instance::endpoints::run(Arc::clone(&app), stop)),
-    ];
+    ]);
     info!(%local_addr, scheme, "management API listening");
     Ok(RunningServer {
+        metrics_addr,
         local_addr,
         scheme,
         ca_file,

@@ -20,7 +20,7 @@ fn free_base() -> u16 {
             .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut seed))
             .unwrap();
         let base = 20_000 + u16::from_be_bytes(seed) % 40_000;
-        let ports = [0, 20, 21, 22, 23, 443].map(|o| base + o);
+        let ports = [0, 9, 20, 21, 22, 23, 443].map(|o| base + o);
         if ports
             .iter()
             .all(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
@@ -111,6 +111,19 @@ fn run_example(dir: &Path) {
     );
 }
 
+/// `GET /metrics` from the metrics listener.
+fn scrape(port: u16) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    answer
+}
+
 fn keys_of(value: &Value) -> Vec<String> {
     let mut keys: Vec<String> = value.as_object().unwrap().keys().cloned().collect();
     keys.sort();
@@ -196,6 +209,29 @@ fn quickstart_then_the_readme_example_then_again() {
         assert_eq!(mode & 0o077, 0, "{private} is readable by others");
     }
     run_example(&dir);
+    let metrics = scrape(base + 9);
+    let instance = qs["instance"]["instance_id"].as_str().unwrap();
+    for expected in [
+        "strongroom_requests_total{surface=\"instance\",api=\"Encrypt\",code=\"OK\"} 1".to_owned(),
+        "strongroom_requests_total{surface=\"instance\",api=\"Decrypt\",code=\"OK\"} 1".to_owned(),
+        "strongroom_request_duration_seconds_count{surface=\"instance\",api=\"Encrypt\"} 1"
+            .to_owned(),
+        format!("strongroom_keys{{instance=\"{instance}\"}} 3"),
+        format!("strongroom_instance_connected{{instance=\"{instance}\"}} 1"),
+        format!(
+            "strongroom_hsm_node_healthy{{instance=\"{instance}\",node=\"127.0.0.1:{}\"}} 1",
+            base + 20
+        ),
+        format!(
+            "strongroom_hsm_node_healthy{{instance=\"{instance}\",node=\"127.0.0.1:{}\"}} 1",
+            base + 22
+        ),
+    ] {
+        assert!(metrics.contains(&expected), "no {expected:?} in\n{metrics}");
+    }
+    assert!(metrics.contains(
+        "strongroom_requests_total{surface=\"management\",api=\"CreateKey\",code=\"OK\"} 3"
+    ));
     interrupt(child);
 
     // Again: the same setup, nothing created.

@@ -45,6 +45,12 @@ pub async fn handle<S: Store + Clone>(
     let outcome = process(app, instance_id, source, req, &id, &mut trail).await;
     let elapsed_us = started.elapsed().as_micros();
     let api = trail.api;
+    app.metrics.observe(
+        crate::metrics::Surface::Instance,
+        api,
+        outcome.as_ref().map_or_else(|e| e.code(), |_| "OK"),
+        started.elapsed(),
+    );
     app.audit.record(crate::audit::Event {
         request_id: id.clone(),
         caller: trail.caller,

@@ -138,6 +138,7 @@ pub fn config(data_dir: &Path, database: Option<&str>, node_key: Option<&Path>) 
             // the past: the task should notice soon.
             maintenance_interval_secs: Some(1),
             instance_ports: Some(free_port_range(4)),
+            metrics_listen: Some("127.0.0.1:0".into()),
             ..Overrides::default()
         },
     )
