@@ -62,6 +62,10 @@ struct ServeArgs {
     /// second way to unseal; later starts unseal with it, non-interactively.
     #[arg(long, value_name = "FILE")]
     unseal_key_file: Option<PathBuf>,
+    /// Log level: error, warn, info (default), debug, trace (default: RUST_LOG, else
+    /// info).
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
 }
 
 /// `strongroom hsm admin`.
@@ -182,18 +186,8 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .with_ansi(io::stderr().is_terminal())
-        .try_init();
-}
-
 async fn serve(args: ServeArgs) -> ExitCode {
-    init_logging();
+    crate::logging::init(args.log_level.as_deref());
     let first_start = !NodeStore::is_initialised(&args.state);
     let password = match read_password(args.officer_password_file.as_deref(), first_start, true) {
         Ok(p) => p,

@@ -6,6 +6,7 @@ mod audit;
 mod bench;
 mod certs;
 mod hsm;
+mod logging;
 mod mgmt;
 mod quickstart;
 mod roles;

@@ -45,6 +45,10 @@ pub struct QuickstartArgs {
     /// Keep it the same when running again on the same directory.
     #[arg(long, value_name = "PORT", default_value_t = 18000)]
     ports: u16,
+    /// Log level of the nodes (stderr): error, warn, info (default), debug, trace
+    /// (default: RUST_LOG, else info).
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
 }
 
 /// What was set up, and what a run needs to start it again.
@@ -81,7 +85,7 @@ impl Setup {
 
 /// Runs `strongroom quickstart`.
 pub fn run(args: QuickstartArgs) -> ExitCode {
-    crate::server::init_logging();
+    crate::logging::init(args.log_level.as_deref());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

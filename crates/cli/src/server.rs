@@ -2,7 +2,7 @@
 //! AccessKey of a deployment). Argument parsing and printing only; the work is in
 //! `strongroom-server`.
 
-use std::io::{self, IsTerminal as _, Write as _};
+use std::io::{self, Write as _};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -98,6 +98,10 @@ impl ConfigArgs {
 pub struct ServerArgs {
     #[command(flatten)]
     config: ConfigArgs,
+    /// Log level: error, warn, info (default), debug, trace, or a filter such as
+    /// `strongroom_server=debug` (default: RUST_LOG, else info).
+    #[arg(long, value_name = "LEVEL")]
+    log_level: Option<String>,
 }
 
 /// `strongroom init`.
@@ -134,19 +138,9 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-pub(crate) fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(io::stderr)
-        .with_ansi(io::stderr().is_terminal())
-        .try_init();
-}
-
 /// Runs `strongroom server`: serves until Ctrl-C or SIGTERM.
 pub fn run_server(args: ServerArgs) -> ExitCode {
-    init_logging();
+    crate::logging::init(args.log_level.as_deref());
     let config = match args.config.load() {
         Ok(config) => config,
         Err(e) => return fail(&e),

@@ -74,11 +74,22 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// The audit log's writer.
+/// The audit log's writer. Dropping it writes what is queued before returning.
 #[derive(Debug)]
 pub struct AuditLog {
     sender: Option<mpsc::Sender<Event>>,
+    writer: Option<std::thread::JoinHandle<()>>,
     file: PathBuf,
+}
+
+impl Drop for AuditLog {
+    fn drop(&mut self) {
+        // Closing the channel ends the writer once the queue is written.
+        drop(self.sender.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
 }
 
 /// Why the audit log could not be opened.
@@ -111,12 +122,13 @@ impl AuditLog {
         }
         let handle = options.open(file).map_err(|e| err(e.to_string()))?;
         let (sender, receiver) = mpsc::channel();
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("audit".into())
             .spawn(move || write_loop(handle, receiver, seq, prev))
             .map_err(|e| err(e.to_string()))?;
         Ok(Self {
             sender: Some(sender),
+            writer: Some(writer),
             file: file.to_owned(),
         })
     }
@@ -125,6 +137,7 @@ impl AuditLog {
     pub fn disabled() -> Self {
         Self {
             sender: None,
+            writer: None,
             file: PathBuf::new(),
         }
     }

@@ -35,9 +35,22 @@ const KEYS: &[(&str, &str)] = &[
 const KEY_USER: &str = "RbacPermission/Template/CryptoServiceKeyUser";
 const SECRET_USER: &str = "RbacPermission/Template/CryptoServiceSecretUser";
 
+/// Sends this process's logs, at debug level, to `file` (each test runs in its own
+/// process under the test runner; elsewhere the first test to ask wins).
+fn capture_logs(file: &Path) {
+    let file = std::fs::File::create(file).unwrap();
+    let _ = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::DEBUG)
+        .with_ansi(false)
+        .with_writer(std::sync::Mutex::new(file))
+        .try_init();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_instance_sdk_against_an_instance_endpoint() {
     let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("node.log");
+    capture_logs(&log);
     let hsms = Hsms::start(&dir.path().join("hsm")).await;
     let kms = support::kms(&dir.path().join("kms")).await;
     let c = support::client(&kms.server, &kms.access_key_id, &kms.access_key_secret);
@@ -183,7 +196,7 @@ async fn official_instance_sdk_against_an_instance_endpoint() {
         ))
         .env("SR_ENDPOINT", &endpoint)
         .env("SR_CA", &ca_file)
-        .env("SR_CLIENTS", Value::Object(clients).to_string())
+        .env("SR_CLIENTS", Value::Object(clients.clone()).to_string())
         .env("SR_EXPIRES_AT", expires_at.unix_timestamp().to_string())
         .env("SR_KEYS", Value::Array(keys).to_string())
         .env("SR_DISABLED", &disabled)
@@ -199,9 +212,66 @@ async fn official_instance_sdk_against_an_instance_endpoint() {
     let out: Value = serde_json::from_slice(&output.stdout).unwrap();
     eprintln!("{out:#}");
     check(&out);
+    let secret = kms.access_key_secret.clone();
     kms.server.shutdown().await;
+    no_secrets_in_logs(
+        &log,
+        &dir.path().join("kms").join("audit.log"),
+        &clients,
+        &secret,
+    );
     hsms.primary.shutdown().await;
     hsms.member.shutdown().await;
+}
+
+/// The node's debug log and its audit log hold none of the test's secrets: client-key
+/// passwords and private keys, the AccessKey secret, the plaintexts' fixed prefixes.
+fn no_secrets_in_logs(
+    log: &Path,
+    audit: &Path,
+    clients: &serde_json::Map<String, Value>,
+    access_key_secret: &str,
+) {
+    let mut secrets: Vec<(String, String)> = vec![
+        ("the AccessKey secret".into(), access_key_secret.to_owned()),
+        ("a plaintext".into(), "hello dkms".into()),
+        ("a message".into(), "message for ".into()),
+    ];
+    for (name, client) in clients {
+        secrets.push((
+            format!("the password of {name}"),
+            client["password"].as_str().unwrap().to_owned(),
+        ));
+        let file: Value = serde_json::from_str(
+            &std::fs::read_to_string(client["key_file"].as_str().unwrap()).unwrap(),
+        )
+        .unwrap();
+        let data = file["PrivateKeyData"].as_str().unwrap();
+        secrets.push((format!("the private key of {name}"), data[..64].to_owned()));
+    }
+    let log_text = std::fs::read_to_string(log).unwrap();
+    // The audit writer may still be writing what the last requests queued.
+    let mut audit_text = String::new();
+    for _ in 0..40 {
+        let now = std::fs::read_to_string(audit).unwrap();
+        if now.len() == audit_text.len() && !now.is_empty() {
+            break;
+        }
+        audit_text = now;
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let lines = audit_text.lines().count();
+    assert!(lines > 200, "the audit log holds every call: {lines} lines");
+    if log_text.is_empty() {
+        eprintln!(
+            "another test holds this process's log subscriber: only the audit log is searched"
+        );
+    }
+    for (what, secret) in &secrets {
+        for (name, text) in [("the debug log", &log_text), ("the audit log", &audit_text)] {
+            assert!(!text.contains(secret.as_str()), "{what} is in {name}");
+        }
+    }
 }
 
 async fn create_key(c: &ManagementClient, instance: &str, spec: &str, usage: &str) -> String {
