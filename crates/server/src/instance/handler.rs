@@ -419,7 +419,6 @@ async fn dispatch<S: Store>(
             ops::advance_generate_data_key(ctx, version_of(&key, None, true)?, req).await
         }
         Body::GenerateDataKeyPair(req) => {
-            let key = key_for(ctx, call, Named::Key(&req.key_id)).await?;
             let pair = PairRequest {
                 key_pair_spec: req.key_pair_spec,
                 key_format: req.key_format,
@@ -428,10 +427,9 @@ async fn dispatch<S: Store>(
                 without_plaintext: false,
                 advance: false,
             };
-            ops::generate_data_key_pair(ctx, version_of(&key, header, false)?, pair).await
+            data_key_pair(ctx, call, &req.key_id, pair).await
         }
         Body::GenerateDataKeyPairWithoutPlaintext(req) => {
-            let key = key_for(ctx, call, Named::Key(&req.key_id)).await?;
             let pair = PairRequest {
                 key_pair_spec: req.key_pair_spec,
                 key_format: req.key_format,
@@ -440,10 +438,9 @@ async fn dispatch<S: Store>(
                 without_plaintext: true,
                 advance: false,
             };
-            ops::generate_data_key_pair(ctx, version_of(&key, header, false)?, pair).await
+            data_key_pair(ctx, call, &req.key_id, pair).await
         }
         Body::AdvanceGenerateDataKeyPair(req) => {
-            let key = key_for(ctx, call, Named::Key(&req.key_id)).await?;
             let pair = PairRequest {
                 key_pair_spec: req.key_pair_spec,
                 key_format: req.key_format,
@@ -452,10 +449,9 @@ async fn dispatch<S: Store>(
                 without_plaintext: false,
                 advance: true,
             };
-            ops::generate_data_key_pair(ctx, version_of(&key, None, true)?, pair).await
+            data_key_pair(ctx, call, &req.key_id, pair).await
         }
         Body::AdvanceGenerateDataKeyPairWithoutPlaintext(req) => {
-            let key = key_for(ctx, call, Named::Key(&req.key_id)).await?;
             let pair = PairRequest {
                 key_pair_spec: req.key_pair_spec,
                 key_format: req.key_format,
@@ -464,7 +460,7 @@ async fn dispatch<S: Store>(
                 without_plaintext: true,
                 advance: true,
             };
-            ops::generate_data_key_pair(ctx, version_of(&key, None, true)?, pair).await
+            data_key_pair(ctx, call, &req.key_id, pair).await
         }
         Body::Hmac(req) => {
             // No HMAC key spec exists yet: the key is looked up and allowed, then refused.
@@ -473,6 +469,24 @@ async fn dispatch<S: Store>(
                 .with_detail("no key of this instance is an HMAC key"))
         }
     }
+}
+
+/// The four data-key-pair operations: the key named by `key_id`, its primary version for
+/// the `Advance*` forms, else its first or the one the migration header names.
+async fn data_key_pair<S: Store>(
+    ctx: Ctx<'_, S>,
+    call: &Call<'_>,
+    key_id: &str,
+    pair: PairRequest,
+) -> Result<Done, InstanceError> {
+    let key = key_for(ctx, call, Named::Key(key_id)).await?;
+    let advance = pair.advance;
+    let named = if advance {
+        None
+    } else {
+        call.migration_version
+    };
+    ops::generate_data_key_pair(ctx, version_of(&key, named, advance)?, pair).await
 }
 
 /// `KeyId`, or (the transfer SDKs' `Decrypt`) only the version header.

@@ -310,19 +310,25 @@ pub async fn decrypt<S: Store>(
     ))
 }
 
+/// The message to sign or verify and its type: a legacy `Digest` (field 2) without a
+/// `Message` is a digest; an absent `MessageType` is `RAW`.
+fn message_of(message: Vec<u8>, digest: Vec<u8>, message_type: String) -> (Vec<u8>, String) {
+    if message.is_empty() && !digest.is_empty() {
+        (digest, "DIGEST".to_owned())
+    } else if message_type.is_empty() {
+        (message, "RAW".to_owned())
+    } else {
+        (message, message_type)
+    }
+}
+
 /// `Sign`. A legacy `Digest` (field 2) without a `Message` is signed as a digest.
 pub async fn sign<S: Store>(
     ctx: Ctx<'_, S>,
     chosen: Chosen<'_>,
     req: dkms::SignRequest,
 ) -> Result<Done, InstanceError> {
-    let (message, message_type) = if req.message.is_empty() && !req.digest.is_empty() {
-        (req.digest, "DIGEST".to_owned())
-    } else if req.message_type.is_empty() {
-        (req.message, "RAW".to_owned())
-    } else {
-        (req.message, req.message_type)
-    };
+    let (message, message_type) = message_of(req.message, req.digest, req.message_type);
     let reply = call(
         ctx,
         Op::Sign(link::Sign {
@@ -354,13 +360,7 @@ pub async fn verify<S: Store>(
     chosen: Chosen<'_>,
     req: dkms::VerifyRequest,
 ) -> Result<Done, InstanceError> {
-    let (message, message_type) = if req.message.is_empty() && !req.digest.is_empty() {
-        (req.digest, "DIGEST".to_owned())
-    } else if req.message_type.is_empty() {
-        (req.message, "RAW".to_owned())
-    } else {
-        (req.message, req.message_type)
-    };
+    let (message, message_type) = message_of(req.message, req.digest, req.message_type);
     let reply = call(
         ctx,
         Op::Verify(link::Verify {
