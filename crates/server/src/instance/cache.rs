@@ -75,11 +75,6 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlCache<K, V> {
         self.lock().remove(key);
     }
 
-    /// Forgets everything.
-    pub fn clear(&self) {
-        self.lock().clear();
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, (Instant, V)>> {
         // Every operation is one map call: a poisoned map is still consistent.
         self.entries.lock().unwrap_or_else(PoisonError::into_inner)
