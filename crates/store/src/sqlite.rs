@@ -1,6 +1,7 @@
 //! The embedded SQLite back end: rusqlite on `spawn_blocking`, one connection behind a mutex.
 
 mod access;
+mod infra;
 mod keys;
 
 use std::path::{Path, PathBuf};
@@ -14,7 +15,7 @@ use rusqlite::{
 use crate::endpoints;
 use crate::migrations::{MIGRATIONS, latest};
 use crate::{
-    AccessKey, AccessKeyStatus, AccessPoint, AccessSnapshot, Alias, ClientKey, HsmCluster, HsmNode,
+    AccessKey, AccessKeyStatus, AccessPoint, AccessSnapshot, Alias, ClientKey, HsmCluster,
     ImportParams, Instance, InstanceStatus, Key, KeyFilter, KeyVersion, NetworkRule, Page, PageOf,
     Policy, Result, Store, StoreError, VersionMaterial, Vpc,
 };
@@ -330,59 +331,6 @@ fn instance_exists(c: &Connection, id: &str) -> Result<bool> {
         .map_err(map_err("instance"))
 }
 
-// ---- clusters and VPCs ----
-
-fn load_cluster(c: &Connection, id: &str) -> Result<HsmCluster> {
-    let (id, name, created_at): (String, String, i64) = c
-        .query_row(
-            "SELECT id, name, created_at FROM hsm_clusters WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .map_err(map_err("hsm cluster"))?;
-    let mut stmt = c
-        .prepare("SELECT address, zone FROM hsm_nodes WHERE cluster_id = ?1 ORDER BY position")
-        .map_err(map_err("hsm nodes"))?;
-    let nodes = stmt
-        .query_map([&id], |r| {
-            Ok(HsmNode {
-                address: r.get(0)?,
-                zone: r.get(1)?,
-            })
-        })
-        .and_then(Iterator::collect)
-        .map_err(map_err("hsm nodes"))?;
-    Ok(HsmCluster {
-        id,
-        name,
-        nodes,
-        created_at,
-    })
-}
-
-fn load_vpc(c: &Connection, id: &str) -> Result<Vpc> {
-    let (id, name, created_at): (String, String, i64) = c
-        .query_row(
-            "SELECT id, name, created_at FROM vpcs WHERE id = ?1",
-            [id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .map_err(map_err("vpc"))?;
-    let mut stmt = c
-        .prepare("SELECT cidr FROM vpc_cidr_blocks WHERE vpc_id = ?1 ORDER BY position")
-        .map_err(map_err("vpc cidr blocks"))?;
-    let cidr_blocks = stmt
-        .query_map([&id], |r| r.get(0))
-        .and_then(Iterator::collect)
-        .map_err(map_err("vpc cidr blocks"))?;
-    Ok(Vpc {
-        id,
-        name,
-        cidr_blocks,
-        created_at,
-    })
-}
-
 fn page_ids(c: &Connection, table: &str, page: Page) -> Result<Vec<String>> {
     let (limit, offset) = page.limit_offset();
     let mut stmt = c
@@ -629,7 +577,7 @@ impl Store for SqliteStore {
         let (iid, cid) = (instance_id.to_owned(), cluster_id.to_owned());
         self.tx(move |c| {
             let inst = load_instance(c, &iid)?;
-            load_cluster(c, &cid)?;
+            infra::load_cluster(c, &cid)?;
             match inst.hsm_cluster_id.as_deref() {
                 Some(bound) if bound == cid => return Ok(inst),
                 Some(bound) => {
@@ -656,198 +604,67 @@ impl Store for SqliteStore {
 
     async fn create_cluster(&self, cluster: &HsmCluster) -> Result<()> {
         let k = cluster.clone();
-        self.tx(move |c| {
-            c.execute(
-                "INSERT INTO hsm_clusters (id, name, created_at) VALUES (?1, ?2, ?3)",
-                params![k.id, k.name, k.created_at],
-            )
-            .map_err(map_err("hsm cluster"))?;
-            for (i, n) in k.nodes.iter().enumerate() {
-                c.execute(
-                    "INSERT INTO hsm_nodes (cluster_id, position, address, zone) VALUES (?1, ?2, ?3, ?4)",
-                    params![k.id, position(i)?, n.address, n.zone],
-                )
-                .map_err(map_err("hsm node"))?;
-            }
-            Ok(())
-        })
-        .await
+        self.tx(move |c| infra::create_cluster(c, &k)).await
     }
 
     async fn get_cluster(&self, id: &str) -> Result<HsmCluster> {
         let id = id.to_owned();
-        self.tx(move |c| load_cluster(c, &id)).await
+        self.tx(move |c| infra::load_cluster(c, &id)).await
     }
 
     async fn list_clusters(&self, page: Page) -> Result<PageOf<HsmCluster>> {
-        self.tx(move |c| {
-            let items = page_ids(c, "hsm_clusters", page)?
-                .iter()
-                .map(|id| load_cluster(c, id))
-                .collect::<Result<_>>()?;
-            Ok(PageOf {
-                items,
-                total: count(c, "hsm_clusters")?,
-            })
-        })
-        .await
+        self.tx(move |c| infra::list_clusters(c, page)).await
     }
 
     async fn delete_cluster(&self, id: &str) -> Result<()> {
         let id = id.to_owned();
-        self.call(move |c| {
-            let n = c
-                .execute("DELETE FROM hsm_clusters WHERE id = ?1", [&id])
-                .map_err(|e| match map_err("hsm cluster")(e) {
-                    StoreError::Conflict(_) => {
-                        StoreError::Conflict(format!("cluster {id} is bound to an instance"))
-                    }
-                    other => other,
-                })?;
-            expect_one(n, "hsm cluster")
-        })
-        .await
+        self.call(move |c| infra::delete_cluster(c, &id)).await
     }
 
     async fn create_vpc(&self, vpc: &Vpc) -> Result<()> {
         let v = vpc.clone();
-        self.tx(move |c| {
-            c.execute(
-                "INSERT INTO vpcs (id, name, created_at) VALUES (?1, ?2, ?3)",
-                params![v.id, v.name, v.created_at],
-            )
-            .map_err(map_err("vpc"))?;
-            for (i, cidr) in v.cidr_blocks.iter().enumerate() {
-                c.execute(
-                    "INSERT INTO vpc_cidr_blocks (vpc_id, position, cidr) VALUES (?1, ?2, ?3)",
-                    params![v.id, position(i)?, cidr],
-                )
-                .map_err(map_err("vpc cidr block"))?;
-            }
-            Ok(())
-        })
-        .await
+        self.tx(move |c| infra::create_vpc(c, &v)).await
     }
 
     async fn get_vpc(&self, id: &str) -> Result<Vpc> {
         let id = id.to_owned();
-        self.tx(move |c| load_vpc(c, &id)).await
+        self.tx(move |c| infra::load_vpc(c, &id)).await
     }
 
     async fn list_vpcs(&self, page: Page) -> Result<PageOf<Vpc>> {
-        self.tx(move |c| {
-            let items = page_ids(c, "vpcs", page)?
-                .iter()
-                .map(|id| load_vpc(c, id))
-                .collect::<Result<_>>()?;
-            Ok(PageOf {
-                items,
-                total: count(c, "vpcs")?,
-            })
-        })
-        .await
+        self.tx(move |c| infra::list_vpcs(c, page)).await
     }
 
     async fn delete_vpc(&self, id: &str) -> Result<()> {
         let id = id.to_owned();
-        self.call(move |c| {
-            let n =
-                c.execute("DELETE FROM vpcs WHERE id = ?1", [&id])
-                    .map_err(|e| match map_err("vpc")(e) {
-                        StoreError::Conflict(_) => {
-                            StoreError::Conflict(format!("vpc {id} is bound to an instance"))
-                        }
-                        other => other,
-                    })?;
-            expect_one(n, "vpc")
-        })
-        .await
+        self.call(move |c| infra::delete_vpc(c, &id)).await
     }
 
     async fn bind_vpc(&self, instance_id: &str, vpc_id: &str) -> Result<()> {
         let (iid, vid) = (instance_id.to_owned(), vpc_id.to_owned());
-        self.tx(move |c| {
-            if !instance_exists(c, &iid)? {
-                return Err(StoreError::NotFound(format!("instance {iid}")));
-            }
-            load_vpc(c, &vid)?;
-            c.execute(
-                "INSERT INTO instance_vpcs (instance_id, vpc_id) VALUES (?1, ?2)",
-                params![iid, vid],
-            )
-            .map_err(|e| match map_err("instance vpc")(e) {
-                StoreError::Conflict(_) => {
-                    StoreError::Conflict(format!("vpc {vid} is already bound to instance {iid}"))
-                }
-                other => other,
-            })?;
-            Ok(())
-        })
-        .await
+        self.tx(move |c| infra::bind_vpc(c, &iid, &vid)).await
     }
 
     async fn unbind_vpc(&self, instance_id: &str, vpc_id: &str) -> Result<()> {
         let (iid, vid) = (instance_id.to_owned(), vpc_id.to_owned());
-        self.call(move |c| {
-            let n = c
-                .execute(
-                    "DELETE FROM instance_vpcs WHERE instance_id = ?1 AND vpc_id = ?2",
-                    params![iid, vid],
-                )
-                .map_err(map_err("instance vpc"))?;
-            expect_one(n, "instance vpc binding")
-        })
-        .await
+        self.call(move |c| infra::unbind_vpc(c, &iid, &vid)).await
     }
 
     async fn instance_vpcs(&self, instance_id: &str) -> Result<Vec<String>> {
         let iid = instance_id.to_owned();
-        self.call(move |c| {
-            let mut stmt = c
-                .prepare("SELECT vpc_id FROM instance_vpcs WHERE instance_id = ?1 ORDER BY vpc_id")
-                .map_err(map_err("instance vpcs"))?;
-            stmt.query_map([&iid], |r| r.get(0))
-                .and_then(Iterator::collect)
-                .map_err(map_err("instance vpcs"))
-        })
-        .await
+        self.call(move |c| infra::instance_vpcs(c, &iid)).await
     }
 
     async fn replace_instance_vpcs(&self, instance_id: &str, vpc_ids: &[String]) -> Result<()> {
         let (iid, vids) = (instance_id.to_owned(), vpc_ids.to_vec());
-        self.tx(move |c| {
-            if !instance_exists(c, &iid)? {
-                return Err(StoreError::NotFound(format!("instance {iid}")));
-            }
-            c.execute("DELETE FROM instance_vpcs WHERE instance_id = ?1", [&iid])
-                .map_err(map_err("instance vpcs"))?;
-            for vid in &vids {
-                load_vpc(c, vid)?;
-                c.execute(
-                    "INSERT INTO instance_vpcs (instance_id, vpc_id) VALUES (?1, ?2) \
-                     ON CONFLICT (instance_id, vpc_id) DO NOTHING",
-                    params![iid, vid],
-                )
-                .map_err(map_err("instance vpc"))?;
-            }
-            Ok(())
-        })
-        .await
+        self.tx(move |c| infra::replace_instance_vpcs(c, &iid, &vids))
+            .await
     }
 
     async fn count_instance_vpcs(&self, instance_id: &str) -> Result<u64> {
         let iid = instance_id.to_owned();
-        self.call(move |c| {
-            let n: i64 = c
-                .query_row(
-                    "SELECT COUNT(*) FROM instance_vpcs WHERE instance_id = ?1",
-                    [&iid],
-                    |r| r.get(0),
-                )
-                .map_err(map_err("instance vpcs"))?;
-            to_u64(n, "count")
-        })
-        .await
+        self.call(move |c| infra::count_instance_vpcs(c, &iid))
+            .await
     }
 
     async fn insert_nonce(
