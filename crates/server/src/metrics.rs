@@ -54,10 +54,18 @@ struct Histogram {
     sum: f64,
 }
 
+/// What is kept per API: counts by result code, and the latency histogram.
+#[derive(Debug, Default)]
+struct ApiStats {
+    codes: BTreeMap<String, u64>,
+    latency: Histogram,
+}
+
+/// Per surface, per API. Looked up by `&str`: a request allocates nothing once its API
+/// and code have been seen.
 #[derive(Debug, Default)]
 struct Counters {
-    requests: BTreeMap<(Surface, String, String), u64>,
-    latency: BTreeMap<(Surface, String), Histogram>,
+    apis: BTreeMap<Surface, BTreeMap<String, ApiStats>>,
 }
 
 /// Request counts and latency histograms, copied out of the lock.
@@ -78,14 +86,20 @@ impl Metrics {
     pub fn observe(&self, surface: Surface, api: &str, code: &str, elapsed: Duration) {
         let seconds = elapsed.as_secs_f64();
         let mut counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
-        *counters
-            .requests
-            .entry((surface, api.to_owned(), code.to_owned()))
-            .or_insert(0) += 1;
-        let histogram = counters
-            .latency
-            .entry((surface, api.to_owned()))
-            .or_default();
+        let apis = counters.apis.entry(surface).or_default();
+        if !apis.contains_key(api) {
+            apis.insert(api.to_owned(), ApiStats::default());
+        }
+        let Some(stats) = apis.get_mut(api) else {
+            return;
+        };
+        match stats.codes.get_mut(code) {
+            Some(n) => *n += 1,
+            None => {
+                stats.codes.insert(code.to_owned(), 1);
+            }
+        }
+        let histogram = &mut stats.latency;
         for (bound, count) in BUCKETS.iter().zip(histogram.buckets.iter_mut()) {
             if seconds <= *bound {
                 *count += 1;
@@ -97,18 +111,17 @@ impl Metrics {
 
     fn snapshot(&self) -> Snapshot {
         let counters = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
-        (
-            counters
-                .requests
-                .iter()
-                .map(|(k, v)| (k.clone(), *v))
-                .collect(),
-            counters
-                .latency
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
-        )
+        let mut requests = Vec::new();
+        let mut latency = Vec::new();
+        for (surface, apis) in &counters.apis {
+            for (api, stats) in apis {
+                for (code, n) in &stats.codes {
+                    requests.push(((*surface, api.clone(), code.clone()), *n));
+                }
+                latency.push(((*surface, api.clone()), stats.latency.clone()));
+            }
+        }
+        (requests, latency)
     }
 }
 
