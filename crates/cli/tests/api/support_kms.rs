@@ -222,6 +222,9 @@ impl Kms {
             .args(["server", "--data-dir"])
             .arg(&data)
             .args(["--listen", "127.0.0.1:0"])
+            // Tests run side by side: no fixed instance or metrics ports.
+            .args(["--instance-ports", &format!("{0}-{0}", free_port())])
+            .args(["--metrics-listen", "off"])
             .args(server_args)
             .stdout(Stdio::piped());
         let mut log_file = None;

@@ -111,7 +111,9 @@ pub fn free_port_range(n: u16) -> String {
     for _ in 0..50 {
         let mut seed = [0u8; 2];
         strongroom_crypto::random::fill(&mut seed).unwrap();
-        let first = 20_000 + u16::from_be_bytes(seed) % 40_000;
+        // Below Linux's ephemeral range (32768 and up), so that no connection the OS
+        // numbers itself takes the port between this check and the node's bind.
+        let first = 20_000 + u16::from_be_bytes(seed) % 12_000;
         let Some(last) = first.checked_add(n - 1) else {
             continue;
         };
