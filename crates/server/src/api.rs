@@ -13,6 +13,7 @@ pub mod key_state;
 pub mod key_versions;
 pub mod keys;
 pub mod params;
+pub mod secrets;
 pub mod tags;
 pub mod vpcs;
 
@@ -111,6 +112,17 @@ pub const ACTIONS: &[&str] = &[
     "GetClientKey",
     "ListClientKeys",
     "DeleteClientKey",
+    "CreateSecret",
+    "DescribeSecret",
+    "ListSecrets",
+    "UpdateSecret",
+    "PutSecretValue",
+    "ListSecretVersionIds",
+    "UpdateSecretVersionStage",
+    "GetSecretValue",
+    "DeleteSecret",
+    "RestoreSecret",
+    "GetRandomPassword",
 ];
 
 /// Runs one action.
@@ -193,6 +205,17 @@ pub async fn dispatch<S: Store + Clone>(
         "GetClientKey" => access::client_keys::get(app, p).await,
         "ListClientKeys" => access::client_keys::list(app, p).await,
         "DeleteClientKey" => access::client_keys::delete(app, p).await,
+        "CreateSecret" => secrets::create(app, p).await,
+        "DescribeSecret" => secrets::describe(app, p).await,
+        "ListSecrets" => secrets::list(app, p).await,
+        "UpdateSecret" => secrets::update(app, p).await,
+        "PutSecretValue" => secrets::values::put(app, p).await,
+        "ListSecretVersionIds" => secrets::values::list_version_ids(app, p).await,
+        "UpdateSecretVersionStage" => secrets::values::update_stage(app, p).await,
+        "GetSecretValue" => secrets::values::get(app, p).await,
+        "DeleteSecret" => secrets::delete(app, p).await,
+        "RestoreSecret" => secrets::restore(app, p).await,
+        "GetRandomPassword" => secrets::password::get_random_password(p),
         other => Err(ApiError::UnknownAction(other.to_owned())),
     }
 }

@@ -84,16 +84,18 @@ pub enum ApiError {
     /// An alias name in use.
     #[error("The alias {0} already exists.")]
     AliasExists(String),
-    /// Unknown network rule, policy, access point or client key (`docs/access.md`).
+    /// Unknown network rule, policy, access point or client key (`docs/access.md`), or
+    /// unknown secret, secret version or stage (`docs/secrets.md`).
     #[error("The specified {kind} {name} is not found.")]
     AccessNotFound {
         /// What kind of record: `network rule`, `policy`, `application access point`,
-        /// `client key`.
+        /// `client key`, `secret`, `secret version`, `secret stage`.
         kind: &'static str,
         /// The name or id asked for.
         name: String,
     },
-    /// A network rule, policy or access point name in use.
+    /// A network rule, policy, access point or secret name in use, or a secret version
+    /// id put again with other data.
     #[error("The {kind} {name} already exists.")]
     AccessExists {
         /// What kind of record.
@@ -101,6 +103,10 @@ pub enum ApiError {
         /// The name.
         name: String,
     },
+    /// A secret scheduled for deletion (`docs/secrets.md`): only describing, listing,
+    /// restoring and deleting it are allowed.
+    #[error("The secret {0} is scheduled for deletion; restore it first (RestoreSecret).")]
+    SecretPendingDeletion(String),
     /// Deletion of a protected key.
     #[error("The key {0} is protected from deletion; turn its deletion protection off first.")]
     DeletionProtection(String),
@@ -159,6 +165,7 @@ impl ApiError {
             Self::AliasExists(_) => "Rejected.AliasExist",
             Self::AccessNotFound { .. } => "Forbidden.ResourceNotFound",
             Self::AccessExists { .. } => "Rejected.ResourceExist",
+            Self::SecretPendingDeletion(_) => "Rejected.PendingDeletion",
             Self::DeletionProtection(_) => "Forbidden.DeletionProtection",
             Self::UnsupportedOperation(_) => "UnsupportedOperation",
             Self::ImportTokenExpired(_) => "Rejected.ImportTokenExpired",
@@ -189,7 +196,8 @@ impl ApiError {
             | Self::KeyState { .. }
             | Self::StateModifiedFailed(_)
             | Self::AliasExists(_)
-            | Self::AccessExists { .. } => 409,
+            | Self::AccessExists { .. }
+            | Self::SecretPendingDeletion(_) => 409,
             Self::TooLarge(_) => 413,
             Self::Unavailable(_) => 503,
             Self::Internal(_) => 500,

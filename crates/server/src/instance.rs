@@ -2,7 +2,7 @@
 //! dedicated-KMS SDKs call. Each Connected instance is served on its own port
 //! ([`endpoints`]) over TLS with a certificate of its own CA ([`tls`]); a request is read
 //! ([`listener`], with [`proxy`] for load balancers), checked and answered by
-//! [`handler`], whose operations ([`ops`]) run in the instance's HSM cluster.
+//! [`handler`], whose operations ([`ops`], [`secret`]) run in the instance's HSM cluster.
 //!
 //! The hot path reads no store: client keys, instances and keys come from short-lived
 //! caches ([`cache`], [`records`]), and the instance's performance quota is a token
@@ -15,6 +15,7 @@ pub mod listener;
 pub mod ops;
 pub mod proxy;
 pub mod records;
+pub mod secret;
 pub mod throttle;
 pub mod tls;
 

@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod mgmt_tls;
 pub mod network;
 pub mod node_key;
+pub mod secrets;
 pub mod server;
 pub mod store;
 

@@ -1,5 +1,5 @@
 //! The key maintenance task every node runs (`docs/keys.md`): it destroys keys whose
-//! deletion window has ended, rotates keys whose automatic rotation is due, deletes
+//! deletion window has ended and secrets whose recovery window has ended, rotates keys whose automatic rotation is due, deletes
 //! imported material that has expired, and forgets expired import parameters. Every
 //! change is a single claiming statement or a compare-and-set in the store, so nodes
 //! sharing one database may all run it: each key is acted on once.
@@ -39,6 +39,14 @@ pub async fn once<S: Store>(app: &App<S>) {
             }
         }
         Err(e) => warn!(error = %e, "destroying keys whose deletion window ended failed"),
+    }
+    match app.store.destroy_due_secrets(at, BATCH).await {
+        Ok(names) => {
+            for name in names {
+                info!(secret = %name, "secret destroyed: its recovery window ended");
+            }
+        }
+        Err(e) => warn!(error = %e, "destroying secrets whose recovery window ended failed"),
     }
     match app.store.keys_due_for_rotation(at, BATCH).await {
         Ok(keys) => {

@@ -6,7 +6,8 @@ use std::path::Path;
 use strongroom_store::{
     AccessKey, AccessKeyStatus, AccessPoint, AccessSnapshot, Alias, ClientKey, HsmCluster,
     ImportParams, Instance, Key, KeyFilter, KeyVersion, NetworkRule, Page, PageOf, Policy,
-    PostgresStore, Result, SqliteStore, Store, VersionMaterial, Vpc,
+    PostgresStore, Result, Secret, SecretFilter, SecretVersion, SqliteStore, StageOn, Store,
+    VersionMaterial, Vpc,
 };
 
 /// SQLite or PostgreSQL.
@@ -124,4 +125,22 @@ delegate! {
     fn delete_client_key(&self, id: &str) -> ();
     fn access_snapshot(&self, client_key_id: &str) -> Option<AccessSnapshot>;
     fn instance_port(&self, instance_id: &str, range: std::ops::RangeInclusive<u16>) -> u16;
+    fn create_secret(&self, secret: &Secret, first: &SecretVersion, secret_quota: u64) -> ();
+    fn get_secret(&self, name: &str) -> Secret;
+    fn list_secrets(&self, filter: &SecretFilter, page: Page) -> PageOf<Secret>;
+    fn update_secret(&self, secret: &Secret) -> Secret;
+    fn write_secret_versions(
+        &self,
+        secret: &Secret,
+        new_version: Option<&SecretVersion>,
+        stages: &[StageOn],
+        max_versions: u32
+    ) -> Secret;
+    fn get_secret_version(&self, name: &str, version_id: &str) -> SecretVersion;
+    fn get_secret_version_by_stage(&self, name: &str, stage: &str) -> SecretVersion;
+    fn list_secret_versions(&self, name: &str) -> Vec<SecretVersion>;
+    fn delete_secret(&self, name: &str) -> ();
+    fn destroy_due_secrets(&self, now: i64, limit: u32) -> Vec<String>;
+    fn count_instance_secrets(&self, instance_id: &str) -> u64;
+    fn count_key_secrets(&self, key_id: &str) -> u64;
 }

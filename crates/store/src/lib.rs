@@ -16,6 +16,8 @@ mod keys;
 mod migrations;
 mod model;
 mod postgres;
+mod secret_sql;
+mod secrets;
 mod sqlite;
 #[doc(hidden)]
 pub mod testsuite;
@@ -27,6 +29,7 @@ pub use model::{
     AccessKey, AccessKeyStatus, HsmCluster, HsmNode, Instance, InstanceStatus, Page, PageOf, Vpc,
 };
 pub use postgres::PostgresStore;
+pub use secrets::{Secret, SecretFilter, SecretVersion, StageOn};
 pub use sqlite::SqliteStore;
 
 use std::future::Future;
@@ -97,9 +100,10 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::Conflict`] on a version mismatch or a cluster already bound elsewhere.
     fn update_instance(&self, instance: &Instance)
     -> impl Future<Output = Result<Instance>> + Send;
-    /// Deletes an instance with its VPC bindings and its keys (releasing an instance
-    /// releases its keys): their versions, tags, aliases and import parameters go too, in
-    /// the same transaction. [`StoreError::Conflict`] while a policy names the instance
+    /// Deletes an instance with its VPC bindings, its secrets and its keys (releasing an
+    /// instance releases its secrets and keys): the secrets' versions, stages and tags and
+    /// the keys' versions, tags, aliases and import parameters go too, in the same
+    /// transaction (the secrets before the keys they are encrypted under). [`StoreError::Conflict`] while a policy names the instance
     /// (nothing is deleted then): access granted to an instance is withdrawn explicitly,
     /// not as a side effect of releasing it.
     fn delete_instance(&self, id: &str) -> impl Future<Output = Result<()>> + Send;
@@ -230,10 +234,11 @@ pub trait Store: Send + Sync + 'static {
         &self,
         instance_id: &str,
     ) -> impl Future<Output = Result<u64>> + Send;
-    /// Destroys up to `limit` keys that are `PendingDeletion` with `delete_date <= now`:
-    /// each with its versions (blobs), aliases and import parameters, each in one
-    /// statement or transaction. Returns the ids this call destroyed; a key destroyed by
-    /// another node at the same time is in exactly one node's answer.
+    /// Destroys up to `limit` keys that are `PendingDeletion` with `delete_date <= now`
+    /// and that encrypt no secret (a key a secret still uses is never destroyed, whatever
+    /// its state): each with its versions (blobs), aliases and import parameters, each in
+    /// one statement or transaction. Returns the ids this call destroyed; a key destroyed
+    /// by another node at the same time is in exactly one node's answer.
     fn destroy_due_keys(
         &self,
         now: i64,
@@ -380,4 +385,79 @@ pub trait Store: Send + Sync + 'static {
         &self,
         client_key_id: &str,
     ) -> impl Future<Output = Result<Option<AccessSnapshot>>> + Send;
+
+    /// Stores a new secret with its first version, which gets the stage `ACSCurrent`,
+    /// atomically with the quota check: if the instance already holds `secret_quota`
+    /// secrets (in any state) nothing is stored and the answer is
+    /// [`StoreError::QuotaExceeded`]; two nodes racing for the last unit cannot both
+    /// succeed. [`StoreError::NotFound`] if the instance or the encryption key does not
+    /// exist; [`StoreError::Conflict`] if the name exists.
+    fn create_secret(
+        &self,
+        secret: &Secret,
+        first: &SecretVersion,
+        secret_quota: u64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Reads one secret.
+    fn get_secret(&self, name: &str) -> impl Future<Output = Result<Secret>> + Send;
+    /// Lists the secrets matching `filter`, ordered by creation time then name.
+    fn list_secrets(
+        &self,
+        filter: &SecretFilter,
+        page: Page,
+    ) -> impl Future<Output = Result<PageOf<Secret>>> + Send;
+    /// Replaces a secret's mutable fields (description, extended config, tags, planned
+    /// deletion, update time) if its stored row version equals `secret.version`
+    /// (compare-and-set); returns the stored record with the incremented version.
+    /// [`StoreError::Conflict`] on a version mismatch.
+    fn update_secret(&self, secret: &Secret) -> impl Future<Output = Result<Secret>> + Send;
+    /// In one transaction: updates the secret as [`Store::update_secret`] does
+    /// (compare-and-set); adds `new_version` if given ([`StoreError::Conflict`] if its id
+    /// exists); replaces the secret's whole stage map with `stages`
+    /// ([`StoreError::NotFound`] if one names a version that does not exist); then, while
+    /// the secret has more than `max_versions` versions, deletes its oldest version that
+    /// carries no stage (the oldest: the first added). Nothing changes if any step fails. Returns the stored secret.
+    fn write_secret_versions(
+        &self,
+        secret: &Secret,
+        new_version: Option<&SecretVersion>,
+        stages: &[StageOn],
+        max_versions: u32,
+    ) -> impl Future<Output = Result<Secret>> + Send;
+    /// Reads one version of a secret with its stages.
+    fn get_secret_version(
+        &self,
+        name: &str,
+        version_id: &str,
+    ) -> impl Future<Output = Result<SecretVersion>> + Send;
+    /// Reads the version a stage is on, with its stages; [`StoreError::NotFound`] if the
+    /// secret has no such stage.
+    fn get_secret_version_by_stage(
+        &self,
+        name: &str,
+        stage: &str,
+    ) -> impl Future<Output = Result<SecretVersion>> + Send;
+    /// Every version of a secret with its stages, oldest first (in the order they were
+    /// added). [`StoreError::NotFound`] if the secret does not exist.
+    fn list_secret_versions(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<SecretVersion>>> + Send;
+    /// Deletes a secret with its versions and stages; [`StoreError::NotFound`] if it
+    /// does not exist.
+    fn delete_secret(&self, name: &str) -> impl Future<Output = Result<()>> + Send;
+    /// Destroys up to `limit` secrets whose `planned_delete_at <= now`, each with its
+    /// versions and stages. Returns the names this call destroyed; a secret destroyed by
+    /// another node at the same time is in exactly one node's answer.
+    fn destroy_due_secrets(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+    /// Number of secrets an instance holds, in any state (what its secret quota counts).
+    fn count_instance_secrets(&self, instance_id: &str)
+    -> impl Future<Output = Result<u64>> + Send;
+    /// Number of secrets whose versions are encrypted under `key_id`, in any state (a
+    /// key in use by a secret is not scheduled for deletion).
+    fn count_key_secrets(&self, key_id: &str) -> impl Future<Output = Result<u64>> + Send;
 }

@@ -241,6 +241,54 @@ CREATE TABLE instance_endpoints (
 );
 ",
     },
+    Migration {
+        version: 6,
+        name: "secrets: generic secrets of an instance, their sealed versions and stages",
+        // Values are ciphertext made by the HSM cluster under the secret's encryption key.
+        // A key that encrypts a secret is never destroyed (no cascade from keys); a secret
+        // goes with its instance.
+        sql: r"
+CREATE TABLE secrets (
+    name              TEXT PRIMARY KEY,
+    instance_id       TEXT NOT NULL REFERENCES instances(id) ON DELETE CASCADE,
+    secret_type       TEXT NOT NULL,
+    encryption_key_id TEXT NOT NULL REFERENCES keys(id),
+    description       TEXT NOT NULL,
+    extended_config   TEXT NOT NULL,
+    created_at        BIGINT NOT NULL,
+    updated_at        BIGINT NOT NULL,
+    planned_delete_at BIGINT,
+    version           BIGINT NOT NULL
+);
+CREATE INDEX secrets_by_instance ON secrets(instance_id, created_at, name);
+CREATE INDEX secrets_by_key ON secrets(encryption_key_id);
+CREATE INDEX secrets_by_planned_delete ON secrets(planned_delete_at);
+CREATE TABLE secret_tags (
+    secret_name TEXT NOT NULL REFERENCES secrets(name) ON DELETE CASCADE,
+    position    BIGINT NOT NULL,
+    tag_key     TEXT NOT NULL,
+    tag_value   TEXT NOT NULL,
+    PRIMARY KEY (secret_name, position)
+);
+CREATE TABLE secret_versions (
+    secret_name TEXT NOT NULL REFERENCES secrets(name) ON DELETE CASCADE,
+    version_id  TEXT NOT NULL,
+    data_type   TEXT NOT NULL,
+    ciphertext  BLOB NOT NULL,
+    created_at  BIGINT NOT NULL,
+    seq         BIGINT NOT NULL,
+    PRIMARY KEY (secret_name, version_id)
+);
+CREATE TABLE secret_stages (
+    secret_name TEXT NOT NULL,
+    stage       TEXT NOT NULL,
+    version_id  TEXT NOT NULL,
+    PRIMARY KEY (secret_name, stage),
+    FOREIGN KEY (secret_name, version_id)
+        REFERENCES secret_versions(secret_name, version_id) ON DELETE CASCADE
+);
+",
+    },
 ];
 
 /// Highest version in [`MIGRATIONS`].

@@ -15,21 +15,22 @@
 
 mod access;
 mod keys;
+mod secrets;
 mod support;
 
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 use tokio_postgres::types::ToSql;
 
-use crate::endpoints;
 use crate::migrations::{MIGRATIONS, latest};
 use crate::{
     AccessKey, AccessKeyStatus, AccessPoint, AccessSnapshot, Alias, ClientKey, HsmCluster,
     ImportParams, Instance, Key, KeyFilter, KeyVersion, NetworkRule, Page, PageOf, Policy, Result,
-    Store, StoreError, VersionMaterial, Vpc,
+    Secret, SecretFilter, SecretVersion, StageOn, Store, StoreError, VersionMaterial, Vpc,
 };
 use support::*;
 
@@ -391,8 +392,9 @@ impl Store for PostgresStore {
                 "instance {id} is named by a policy"
             )));
         }
-        // Releasing an instance releases its keys; they reference the instance, so they
-        // go first.
+        // Releasing an instance releases its secrets and keys; they reference the
+        // instance (and secrets the keys), so they go first.
+        secrets::delete_instance_secrets(&tx, id).await?;
         keys::delete_instance_keys(&tx, id).await?;
         let n = tx
             .execute("DELETE FROM instances WHERE id = $1", &[&id])
@@ -845,48 +847,8 @@ impl Store for PostgresStore {
         access::delete_access_point(self, name).await
     }
 
-    async fn instance_port(
-        &self,
-        instance_id: &str,
-        range: std::ops::RangeInclusive<u16>,
-    ) -> Result<u16> {
-        let mut conn = self.conn().await?;
-        let tx = begin(&mut conn).await?;
-        if !instance_exists(&tx, instance_id, false).await? {
-            return Err(StoreError::NotFound(format!("instance {instance_id}")));
-        }
-        // Assignments are rare: one at a time in the whole deployment, so two nodes
-        // never pick the same free port.
-        tx.batch_execute("LOCK TABLE instance_endpoints IN SHARE ROW EXCLUSIVE MODE")
-            .await
-            .map_err(map_err("instance endpoints"))?;
-        let held = tx
-            .query_opt(
-                "SELECT port FROM instance_endpoints WHERE instance_id = $1",
-                &[&instance_id],
-            )
-            .await
-            .map_err(map_err("instance endpoint"))?;
-        if let Some(row) = held {
-            return endpoints::port_from(get(&row, 0, "instance port")?);
-        }
-        let rows = tx
-            .query("SELECT port FROM instance_endpoints", &[])
-            .await
-            .map_err(map_err("instance endpoints"))?;
-        let taken = rows
-            .iter()
-            .map(|r| get::<i64>(r, 0, "instance port"))
-            .collect::<Result<Vec<_>>>()?;
-        let port = endpoints::lowest_free(&taken, &range)?;
-        tx.execute(
-            "INSERT INTO instance_endpoints (instance_id, port) VALUES ($1, $2)",
-            &[&instance_id, &i64::from(port)],
-        )
-        .await
-        .map_err(map_err("instance endpoint"))?;
-        commit(tx).await?;
-        Ok(port)
+    async fn instance_port(&self, instance_id: &str, range: RangeInclusive<u16>) -> Result<u16> {
+        instance_port(self, instance_id, range).await
     }
 
     async fn create_client_key(&self, key: &ClientKey, max_per_aap: u32) -> Result<()> {
@@ -907,6 +869,65 @@ impl Store for PostgresStore {
 
     async fn access_snapshot(&self, client_key_id: &str) -> Result<Option<AccessSnapshot>> {
         access::access_snapshot(self, client_key_id).await
+    }
+
+    async fn create_secret(
+        &self,
+        secret: &Secret,
+        first: &SecretVersion,
+        quota: u64,
+    ) -> Result<()> {
+        secrets::create_secret(self, secret, first, quota).await
+    }
+
+    async fn get_secret(&self, name: &str) -> Result<Secret> {
+        secrets::get_secret(self, name).await
+    }
+
+    async fn list_secrets(&self, filter: &SecretFilter, page: Page) -> Result<PageOf<Secret>> {
+        secrets::list_secrets(self, filter, page).await
+    }
+
+    async fn update_secret(&self, secret: &Secret) -> Result<Secret> {
+        secrets::update_secret(self, secret).await
+    }
+
+    async fn write_secret_versions(
+        &self,
+        secret: &Secret,
+        new_version: Option<&SecretVersion>,
+        stages: &[StageOn],
+        max_versions: u32,
+    ) -> Result<Secret> {
+        secrets::write_secret_versions(self, secret, new_version, stages, max_versions).await
+    }
+
+    async fn get_secret_version(&self, name: &str, version_id: &str) -> Result<SecretVersion> {
+        secrets::get_secret_version(self, name, version_id).await
+    }
+
+    async fn get_secret_version_by_stage(&self, name: &str, stage: &str) -> Result<SecretVersion> {
+        secrets::get_secret_version_by_stage(self, name, stage).await
+    }
+
+    async fn list_secret_versions(&self, name: &str) -> Result<Vec<SecretVersion>> {
+        secrets::list_secret_versions(self, name).await
+    }
+
+    async fn delete_secret(&self, name: &str) -> Result<()> {
+        secrets::delete_secret(self, name).await
+    }
+
+    async fn destroy_due_secrets(&self, now: i64, limit: u32) -> Result<Vec<String>> {
+        secrets::destroy_due_secrets(self, now, limit).await
+    }
+
+    async fn count_instance_secrets(&self, instance_id: &str) -> Result<u64> {
+        secrets::count_instance_secrets(self, instance_id).await
+    }
+
+    async fn count_key_secrets(&self, key_id: &str) -> Result<u64> {
+        secrets::count_key_secrets(self, key_id).await
     }
 }
 

@@ -3,7 +3,9 @@
 mod access;
 mod infra;
 mod keys;
+mod secrets;
 
+use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,12 +14,12 @@ use rusqlite::{
     Connection, ErrorCode, OptionalExtension, Row, Transaction, TransactionBehavior, params,
 };
 
-use crate::endpoints;
 use crate::migrations::{MIGRATIONS, latest};
 use crate::{
     AccessKey, AccessKeyStatus, AccessPoint, AccessSnapshot, Alias, ClientKey, HsmCluster,
     ImportParams, Instance, InstanceStatus, Key, KeyFilter, KeyVersion, NetworkRule, Page, PageOf,
-    Policy, Result, Store, StoreError, VersionMaterial, Vpc,
+    Policy, Result, Secret, SecretFilter, SecretVersion, StageOn, Store, StoreError,
+    VersionMaterial, Vpc,
 };
 
 /// SQLite-backed [`Store`]: WAL journal, `synchronous=FULL`, foreign keys on, secure delete,
@@ -505,51 +507,7 @@ impl Store for SqliteStore {
 
     async fn update_instance(&self, instance: &Instance) -> Result<Instance> {
         let i = instance.clone();
-        self.tx(move |c| {
-            let n = c
-                .execute(
-                    "UPDATE instances SET name = ?1, region = ?2, status = ?3, vpc_quota = ?4, \
-                     key_quota = ?5, secret_quota = ?6, spec = ?7, term_months = ?8, \
-                     start_time = ?9, end_time = ?10, auto_renew = ?11, hsm_cluster_id = ?12, \
-                     ca_certificate_chain_pem = ?13, updated_at = ?14, status_reason = ?17, \
-                     hsm_credentials = ?18, ca_keys = ?19, version = version + 1 \
-                     WHERE id = ?15 AND version = ?16",
-                    params![
-                        i.name,
-                        i.region,
-                        i.status.as_str(),
-                        i64::from(i.vpc_quota),
-                        i64::from(i.key_quota),
-                        i64::from(i.secret_quota),
-                        i64::from(i.spec),
-                        i64::from(i.term_months),
-                        i.start_time,
-                        i.end_time,
-                        i.auto_renew,
-                        i.hsm_cluster_id,
-                        i.ca_certificate_chain_pem,
-                        i.updated_at,
-                        i.id,
-                        i.version,
-                        i.status_reason,
-                        i.hsm_credentials,
-                        i.ca_keys,
-                    ],
-                )
-                .map_err(map_err("instance"))?;
-            if n == 0 {
-                return Err(if instance_exists(c, &i.id)? {
-                    StoreError::Conflict(format!(
-                        "instance {} version {} is stale",
-                        i.id, i.version
-                    ))
-                } else {
-                    StoreError::NotFound(format!("instance {}", i.id))
-                });
-            }
-            load_instance(c, &i.id)
-        })
-        .await
+        self.tx(move |c| infra::update_instance(c, &i)).await
     }
 
     async fn delete_instance(&self, id: &str) -> Result<()> {
@@ -562,8 +520,9 @@ impl Store for SqliteStore {
                     "instance {id} is named by a policy"
                 )));
             }
-            // Releasing an instance releases its keys; they reference the instance, so
-            // they go first, in the same transaction.
+            // Releasing an instance releases its secrets and keys; they reference the
+            // instance (and secrets the keys), so they go first, in the same transaction.
+            secrets::delete_instance_secrets(c, &id)?;
             keys::delete_instance_keys(c, &id)?;
             let n = c
                 .execute("DELETE FROM instances WHERE id = ?1", [&id])
@@ -921,46 +880,9 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn instance_port(
-        &self,
-        instance_id: &str,
-        range: std::ops::RangeInclusive<u16>,
-    ) -> Result<u16> {
+    async fn instance_port(&self, instance_id: &str, range: RangeInclusive<u16>) -> Result<u16> {
         let id = instance_id.to_owned();
-        // SQLite has one writer at a time: the read and the insert cannot interleave
-        // with another assignment.
-        self.tx(move |c| {
-            if !instance_exists(c, &id)? {
-                return Err(StoreError::NotFound(format!("instance {id}")));
-            }
-            let held: Option<i64> = c
-                .query_row(
-                    "SELECT port FROM instance_endpoints WHERE instance_id = ?1",
-                    [&id],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(map_err("instance endpoint"))?;
-            if let Some(port) = held {
-                return endpoints::port_from(port);
-            }
-            let mut statement = c
-                .prepare("SELECT port FROM instance_endpoints")
-                .map_err(map_err("instance endpoints"))?;
-            let taken = statement
-                .query_map([], |r| r.get::<_, i64>(0))
-                .map_err(map_err("instance endpoints"))?
-                .collect::<std::result::Result<Vec<_>, _>>()
-                .map_err(map_err("instance endpoints"))?;
-            let port = endpoints::lowest_free(&taken, &range)?;
-            c.execute(
-                "INSERT INTO instance_endpoints (instance_id, port) VALUES (?1, ?2)",
-                params![id, i64::from(port)],
-            )
-            .map_err(map_err("instance endpoint"))?;
-            Ok(port)
-        })
-        .await
+        self.tx(move |c| infra::instance_port(c, &id, &range)).await
     }
 
     async fn create_client_key(&self, key: &ClientKey, max_per_aap: u32) -> Result<()> {
@@ -987,5 +909,83 @@ impl Store for SqliteStore {
     async fn access_snapshot(&self, client_key_id: &str) -> Result<Option<AccessSnapshot>> {
         let id = client_key_id.to_owned();
         self.read(move |c| access::access_snapshot(c, &id)).await
+    }
+
+    async fn create_secret(
+        &self,
+        secret: &Secret,
+        first: &SecretVersion,
+        quota: u64,
+    ) -> Result<()> {
+        let (s, v) = (secret.clone(), first.clone());
+        self.tx(move |c| secrets::create_secret(c, &s, &v, quota))
+            .await
+    }
+
+    async fn get_secret(&self, name: &str) -> Result<Secret> {
+        let name = name.to_owned();
+        self.read(move |c| secrets::get_secret(c, &name)).await
+    }
+
+    async fn list_secrets(&self, filter: &SecretFilter, page: Page) -> Result<PageOf<Secret>> {
+        let f = filter.clone();
+        self.read(move |c| secrets::list_secrets(c, &f, page)).await
+    }
+
+    async fn update_secret(&self, secret: &Secret) -> Result<Secret> {
+        let s = secret.clone();
+        self.tx(move |c| secrets::update_secret(c, &s)).await
+    }
+
+    async fn write_secret_versions(
+        &self,
+        secret: &Secret,
+        new_version: Option<&SecretVersion>,
+        stages: &[StageOn],
+        max_versions: u32,
+    ) -> Result<Secret> {
+        let (s, v, st) = (secret.clone(), new_version.cloned(), stages.to_vec());
+        self.tx(move |c| secrets::write_secret_versions(c, &s, v.as_ref(), &st, max_versions))
+            .await
+    }
+
+    async fn get_secret_version(&self, name: &str, version_id: &str) -> Result<SecretVersion> {
+        let (name, vid) = (name.to_owned(), version_id.to_owned());
+        self.read(move |c| secrets::get_secret_version(c, &name, &vid))
+            .await
+    }
+
+    async fn get_secret_version_by_stage(&self, name: &str, stage: &str) -> Result<SecretVersion> {
+        let (name, stage) = (name.to_owned(), stage.to_owned());
+        self.read(move |c| secrets::get_secret_version_by_stage(c, &name, &stage))
+            .await
+    }
+
+    async fn list_secret_versions(&self, name: &str) -> Result<Vec<SecretVersion>> {
+        let name = name.to_owned();
+        self.read(move |c| secrets::list_secret_versions(c, &name))
+            .await
+    }
+
+    async fn delete_secret(&self, name: &str) -> Result<()> {
+        let name = name.to_owned();
+        self.tx(move |c| secrets::delete_secret(c, &name)).await
+    }
+
+    async fn destroy_due_secrets(&self, now: i64, limit: u32) -> Result<Vec<String>> {
+        self.tx(move |c| secrets::destroy_due_secrets(c, now, limit))
+            .await
+    }
+
+    async fn count_instance_secrets(&self, instance_id: &str) -> Result<u64> {
+        let iid = instance_id.to_owned();
+        self.call(move |c| secrets::count_instance_secrets(c, &iid))
+            .await
+    }
+
+    async fn count_key_secrets(&self, key_id: &str) -> Result<u64> {
+        let kid = key_id.to_owned();
+        self.call(move |c| secrets::count_key_secrets(c, &kid))
+            .await
     }
 }

@@ -12,6 +12,7 @@
 
 pub mod access;
 pub mod keys;
+pub mod secrets;
 
 use crate::{
     AccessKey, AccessKeyStatus, HsmCluster, HsmNode, Instance, InstanceStatus, Page, Store,
@@ -532,4 +533,16 @@ where
     access::client_key_limit_race(&make().await).await;
     access::access_snapshot_contents(&make().await).await;
     access::delete_instance_refused_while_a_policy_names_it(&make().await).await;
+    secrets::secret_crud(&make().await).await;
+    secrets::secret_not_found_and_conflicts(&make().await).await;
+    secrets::secret_quota(&make().await).await;
+    secrets::secret_quota_race(&make().await).await;
+    secrets::secret_list_filters(&make().await).await;
+    secrets::secret_stage_moves(&make().await).await;
+    secrets::secret_version_eviction(&make().await).await;
+    secrets::destroy_due_secrets(&make().await).await;
+    secrets::destroy_due_secrets_concurrently(&make().await).await;
+    secrets::secret_counts(&make().await).await;
+    secrets::destroy_due_keys_spares_keys_of_secrets(&make().await).await;
+    secrets::delete_instance_with_secrets(&make().await).await;
 }

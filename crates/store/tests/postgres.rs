@@ -166,6 +166,22 @@ cases!(
     delete_instance_refused_while_a_policy_names_it,
 );
 
+cases!(
+    mod secrets:
+    secret_crud,
+    secret_not_found_and_conflicts,
+    secret_quota,
+    secret_quota_race,
+    secret_list_filters,
+    secret_stage_moves,
+    secret_version_eviction,
+    destroy_due_secrets,
+    destroy_due_secrets_concurrently,
+    secret_counts,
+    destroy_due_keys_spares_keys_of_secrets,
+    delete_instance_with_secrets,
+);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_all_on_fresh_databases() {
     let made = std::sync::Mutex::new(Vec::new());
@@ -182,7 +198,7 @@ async fn run_all_on_fresh_databases() {
         s.close();
     }
     let made = made.into_inner().unwrap();
-    assert_eq!(made.len(), 40);
+    assert_eq!(made.len(), 52);
     for db in made {
         db.drop_db().await;
     }

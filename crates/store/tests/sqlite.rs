@@ -83,6 +83,22 @@ cases!(
     delete_instance_refused_while_a_policy_names_it,
 );
 
+cases!(
+    mod secrets:
+    secret_crud,
+    secret_not_found_and_conflicts,
+    secret_quota,
+    secret_quota_race,
+    secret_list_filters,
+    secret_stage_moves,
+    secret_version_eviction,
+    destroy_due_secrets,
+    destroy_due_secrets_concurrently,
+    secret_counts,
+    destroy_due_keys_spares_keys_of_secrets,
+    delete_instance_with_secrets,
+);
+
 #[tokio::test]
 async fn persists_across_reopen_and_migrations_are_idempotent() {
     let (dir, s) = fresh().await;
@@ -192,5 +208,5 @@ async fn run_all_on_fresh_files() {
         async move { SqliteStore::open(path).await.unwrap() }
     })
     .await;
-    assert_eq!(next.into_inner(), 40);
+    assert_eq!(next.into_inner(), 52);
 }

@@ -211,6 +211,16 @@ impl InstanceError {
         Self::key_state("Rejected.PendingImport", "PendingImport")
     }
 
+    /// 409 `Rejected.PendingDeletion`: `The request was rejected because the secret is
+    /// scheduled for deletion.` (ours: the code of a key in that state, for a secret).
+    pub fn secret_pending_deletion() -> Self {
+        Self::new(
+            409,
+            "Rejected.PendingDeletion",
+            "The request was rejected because the secret is scheduled for deletion.",
+        )
+    }
+
     fn key_state(code: &'static str, state: &str) -> Self {
         Self::new(
             409,

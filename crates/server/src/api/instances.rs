@@ -477,10 +477,10 @@ pub(crate) async fn quota_infos<S: Store>(
     let instance = load(app, p.required("KmsInstanceId")?).await?;
     let vpcs = app.store.count_instance_vpcs(&instance.id).await?;
     let keys = app.store.count_instance_key_versions(&instance.id).await?;
-    // Secrets do not exist yet in this version: their use is truly zero.
+    let secrets = app.store.count_instance_secrets(&instance.id).await?;
     let all = [
         ("key", instance.key_quota, keys),
-        ("secret", instance.secret_quota, 0),
+        ("secret", instance.secret_quota, secrets),
         ("vpc", instance.vpc_quota, vpcs),
         ("qps", instance.spec, 0),
     ];

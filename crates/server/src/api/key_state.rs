@@ -73,6 +73,15 @@ pub(crate) async fn schedule_deletion<S: Store>(
     let key = resolve(app, p.required("KeyId")?).await?;
     p.required("PendingWindowInDays")?;
     let days = p.u32_in("PendingWindowInDays", 30, DELETION_WINDOW_DAYS)?;
+    // Destroying a key destroys every secret sealed under it: refused while one is
+    // (the store also never destroys such a key).
+    let secrets = app.store.count_key_secrets(&key.id).await?;
+    if secrets > 0 {
+        return Err(ApiError::ResourceInUse(format!(
+            "The key {} encrypts {secrets} secret(s); delete them first.",
+            key.id
+        )));
+    }
     let at = now();
     let stored = modify(app, &key.id, |k| {
         if k.state == KeyState::PendingDeletion {

@@ -406,8 +406,7 @@ async fn dispatch<S: Store>(
                 },
                 Permission::CryptoServiceSecretUser,
             )?;
-            // Secrets are stored in an instance from issue #10 on; until then none exists.
-            Err(InstanceError::resource_not_found())
+            super::secret::get_secret_value(ctx, req).await
         }
         Body::AdvanceEncrypt(req) => {
             let key = key_for(ctx, call, Named::Key(&req.key_id)).await?;

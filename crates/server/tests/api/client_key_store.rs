@@ -40,7 +40,14 @@ async fn client_key_secrets_are_not_in_the_postgres_store() {
     let kms = support::kms_on(&data, &url, None).await;
     let made = make_client_keys(&kms).await;
     kms.server.shutdown().await;
-    let (db, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+    let mut haystack = postgres_text(&url).await;
+    haystack.extend(read_all(&data));
+    check(&haystack, &made);
+}
+
+/// Every row of every table of the database at `url`, as text.
+pub(crate) async fn postgres_text(url: &str) -> Vec<u8> {
+    let (db, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(connection);
@@ -65,12 +72,11 @@ async fn client_key_secrets_are_not_in_the_postgres_store() {
             haystack.extend(text.into_bytes());
         }
     }
-    haystack.extend(read_all(&data));
-    check(&haystack, &made);
+    haystack
 }
 
 /// The bytes of every file under `dir`, one after another.
-fn read_all(dir: &std::path::Path) -> Vec<u8> {
+pub(crate) fn read_all(dir: &std::path::Path) -> Vec<u8> {
     let mut bytes = Vec::new();
     for path in walk(dir) {
         match std::fs::read(&path) {

@@ -18,6 +18,7 @@ mod sdk;
 mod sdk_access;
 mod sdk_instance;
 mod sdk_keys;
+mod sdk_secrets;
 mod support;
 mod support_instance;
 mod two_nodes;

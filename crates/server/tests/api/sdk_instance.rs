@@ -37,7 +37,7 @@ const SECRET_USER: &str = "RbacPermission/Template/CryptoServiceSecretUser";
 
 /// Sends this process's logs, at debug level, to `file` (each test runs in its own
 /// process under the test runner; elsewhere the first test to ask wins).
-fn capture_logs(file: &Path) {
+pub(crate) fn capture_logs(file: &Path) {
     let file = std::fs::File::create(file).unwrap();
     let _ = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::DEBUG)
@@ -274,7 +274,12 @@ fn no_secrets_in_logs(
     }
 }
 
-async fn create_key(c: &ManagementClient, instance: &str, spec: &str, usage: &str) -> String {
+pub(crate) async fn create_key(
+    c: &ManagementClient,
+    instance: &str,
+    spec: &str,
+    usage: &str,
+) -> String {
     c.call(
         "CreateKey",
         &[
@@ -292,7 +297,7 @@ async fn create_key(c: &ManagementClient, instance: &str, spec: &str, usage: &st
 
 /// A client key of access point `aap`, saved as the console saves it; `{key_file,
 /// password}`.
-async fn client_key_files(
+pub(crate) async fn client_key_files(
     c: &ManagementClient,
     aap: &str,
     validity: Option<(time::OffsetDateTime, time::OffsetDateTime)>,
@@ -322,7 +327,7 @@ async fn client_key_files(
     json!({"key_file": files.key_file, "password": password})
 }
 
-fn sdk_python() -> String {
+pub(crate) fn sdk_python() -> String {
     std::env::var("STRONGROOM_DKMS_PYTHON").unwrap_or_else(|_| {
         panic!(
             "STRONGROOM_DKMS_PYTHON is not set: run scripts/test.sh, which makes the venv \

@@ -485,11 +485,17 @@ pub(super) async fn destroy_due_keys(
     // over the rows the first one has locked, and a row the first one deleted and
     // committed is not returned by the second one's `FOR UPDATE`: each destroyed id is in
     // exactly one answer. The CTE is MATERIALIZED so the locking select runs once. The
-    // foreign keys cascade to versions, tags, aliases and import parameters.
+    // foreign keys cascade to versions, tags, aliases and import parameters. A key that
+    // still encrypts a secret is left alone; one a secret being created names is
+    // key-share locked by that transaction, so it is skipped. (Should such a secret commit
+    // after this statement's snapshot but before its lock, the secrets' foreign key, which
+    // does not cascade, fails the statement rather than orphan the secret.)
     let rows = conn
         .query(
             "WITH due AS MATERIALIZED (SELECT id FROM keys \
-             WHERE state = $1 AND delete_date <= $2 ORDER BY delete_date, id COLLATE \"C\" \
+             WHERE state = $1 AND delete_date <= $2 \
+             AND NOT EXISTS (SELECT 1 FROM secrets s WHERE s.encryption_key_id = keys.id) \
+             ORDER BY delete_date, id COLLATE \"C\" \
              LIMIT $3 FOR UPDATE SKIP LOCKED) \
              DELETE FROM keys k USING due WHERE k.id = due.id RETURNING k.id",
             &[&KeyState::PendingDeletion.as_str(), &now, &i64::from(limit)],

@@ -1,12 +1,15 @@
 //! What the PostgreSQL back end's methods share: error mapping, row decoding,
 //! transactions, and small checks.
 
+use std::ops::RangeInclusive;
+
 use deadpool_postgres::Object;
 use tokio_postgres::config::Host;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::FromSql;
 use tokio_postgres::{GenericClient, IsolationLevel, Row, Transaction};
 
+use crate::endpoints;
 use crate::{
     AccessKey, AccessKeyStatus, HsmCluster, HsmNode, Instance, InstanceStatus, Page, Result,
     StoreError, Vpc,
@@ -326,4 +329,49 @@ pub(super) async fn get_one<T>(
         .map_err(map_err(what))?
         .ok_or_else(|| StoreError::NotFound(not_found()))?;
     decode(&row)
+}
+
+/// The instance's API port ([`crate::Store::instance_port`]).
+pub(super) async fn instance_port(
+    s: &super::PostgresStore,
+    instance_id: &str,
+    range: RangeInclusive<u16>,
+) -> Result<u16> {
+    let mut conn = s.conn().await?;
+    let tx = begin(&mut conn).await?;
+    if !instance_exists(&tx, instance_id, false).await? {
+        return Err(StoreError::NotFound(format!("instance {instance_id}")));
+    }
+    // Assignments are rare: one at a time in the whole deployment, so two nodes
+    // never pick the same free port.
+    tx.batch_execute("LOCK TABLE instance_endpoints IN SHARE ROW EXCLUSIVE MODE")
+        .await
+        .map_err(map_err("instance endpoints"))?;
+    let held = tx
+        .query_opt(
+            "SELECT port FROM instance_endpoints WHERE instance_id = $1",
+            &[&instance_id],
+        )
+        .await
+        .map_err(map_err("instance endpoint"))?;
+    if let Some(row) = held {
+        return endpoints::port_from(get(&row, 0, "instance port")?);
+    }
+    let rows = tx
+        .query("SELECT port FROM instance_endpoints", &[])
+        .await
+        .map_err(map_err("instance endpoints"))?;
+    let taken = rows
+        .iter()
+        .map(|r| get::<i64>(r, 0, "instance port"))
+        .collect::<Result<Vec<_>>>()?;
+    let port = endpoints::lowest_free(&taken, &range)?;
+    tx.execute(
+        "INSERT INTO instance_endpoints (instance_id, port) VALUES ($1, $2)",
+        &[&instance_id, &i64::from(port)],
+    )
+    .await
+    .map_err(map_err("instance endpoint"))?;
+    commit(tx).await?;
+    Ok(port)
 }

@@ -1,12 +1,18 @@
-//! HSM clusters and their nodes, VPCs and their bindings to instances, on SQLite.
+//! HSM clusters and their nodes, VPCs and their bindings to instances, an instance's
+//! compare-and-set update and its API port, on SQLite.
 //!
 //! Every function runs on a connection the caller holds: the writes that must be atomic
 //! inside [`SqliteStore::tx`](super::SqliteStore).
 
-use rusqlite::{Connection, params};
+use std::ops::RangeInclusive;
 
-use super::{count, expect_one, instance_exists, map_err, page_ids, position, to_u64};
-use crate::{HsmCluster, HsmNode, Page, PageOf, Result, StoreError, Vpc};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use super::{
+    count, expect_one, instance_exists, load_instance, map_err, page_ids, position, to_u64,
+};
+use crate::endpoints;
+use crate::{HsmCluster, HsmNode, Instance, Page, PageOf, Result, StoreError, Vpc};
 
 pub(super) fn load_cluster(c: &Connection, id: &str) -> Result<HsmCluster> {
     let (id, name, created_at): (String, String, i64) = c
@@ -201,4 +207,83 @@ pub(super) fn count_instance_vpcs(c: &Connection, iid: &str) -> Result<u64> {
         )
         .map_err(map_err("instance vpcs"))?;
     to_u64(n, "count")
+}
+
+/// The instance's API port ([`crate::Store::instance_port`]). SQLite has one writer at a
+/// time: inside the caller's write transaction the read and the insert cannot interleave
+/// with another assignment.
+pub(super) fn instance_port(c: &Connection, id: &str, range: &RangeInclusive<u16>) -> Result<u16> {
+    if !instance_exists(c, id)? {
+        return Err(StoreError::NotFound(format!("instance {id}")));
+    }
+    let held: Option<i64> = c
+        .query_row(
+            "SELECT port FROM instance_endpoints WHERE instance_id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(map_err("instance endpoint"))?;
+    if let Some(port) = held {
+        return endpoints::port_from(port);
+    }
+    let mut statement = c
+        .prepare("SELECT port FROM instance_endpoints")
+        .map_err(map_err("instance endpoints"))?;
+    let taken = statement
+        .query_map([], |r| r.get::<_, i64>(0))
+        .map_err(map_err("instance endpoints"))?
+        .collect::<std::result::Result<Vec<_>, _>>()
+        .map_err(map_err("instance endpoints"))?;
+    let port = endpoints::lowest_free(&taken, range)?;
+    c.execute(
+        "INSERT INTO instance_endpoints (instance_id, port) VALUES (?1, ?2)",
+        params![id, i64::from(port)],
+    )
+    .map_err(map_err("instance endpoint"))?;
+    Ok(port)
+}
+
+/// The compare-and-set of [`crate::Store::update_instance`], inside the caller's write
+/// transaction.
+pub(super) fn update_instance(c: &Connection, i: &Instance) -> Result<Instance> {
+    let n = c
+        .execute(
+            "UPDATE instances SET name = ?1, region = ?2, status = ?3, vpc_quota = ?4, \
+             key_quota = ?5, secret_quota = ?6, spec = ?7, term_months = ?8, \
+             start_time = ?9, end_time = ?10, auto_renew = ?11, hsm_cluster_id = ?12, \
+             ca_certificate_chain_pem = ?13, updated_at = ?14, status_reason = ?17, \
+             hsm_credentials = ?18, ca_keys = ?19, version = version + 1 \
+             WHERE id = ?15 AND version = ?16",
+            params![
+                i.name,
+                i.region,
+                i.status.as_str(),
+                i64::from(i.vpc_quota),
+                i64::from(i.key_quota),
+                i64::from(i.secret_quota),
+                i64::from(i.spec),
+                i64::from(i.term_months),
+                i.start_time,
+                i.end_time,
+                i.auto_renew,
+                i.hsm_cluster_id,
+                i.ca_certificate_chain_pem,
+                i.updated_at,
+                i.id,
+                i.version,
+                i.status_reason,
+                i.hsm_credentials,
+                i.ca_keys,
+            ],
+        )
+        .map_err(map_err("instance"))?;
+    if n == 0 {
+        return Err(if instance_exists(c, &i.id)? {
+            StoreError::Conflict(format!("instance {} version {} is stale", i.id, i.version))
+        } else {
+            StoreError::NotFound(format!("instance {}", i.id))
+        });
+    }
+    load_instance(c, &i.id)
 }

@@ -394,12 +394,15 @@ pub(super) fn count_instance_key_versions(c: &Connection, instance_id: &str) -> 
 
 /// One statement inside the caller's write transaction: no other writer runs between
 /// choosing the keys and deleting them, so each destroyed id is reported once. The
-/// foreign keys cascade to versions, tags, aliases and import parameters.
+/// foreign keys cascade to versions, tags, aliases and import parameters. A key that still
+/// encrypts a secret is left alone.
 pub(super) fn destroy_due_keys(c: &Connection, now: i64, limit: u32) -> Result<Vec<String>> {
     let mut stmt = c
         .prepare(
             "DELETE FROM keys WHERE id IN (SELECT id FROM keys \
-             WHERE state = ?1 AND delete_date <= ?2 ORDER BY delete_date, id LIMIT ?3) \
+             WHERE state = ?1 AND delete_date <= ?2 \
+             AND NOT EXISTS (SELECT 1 FROM secrets s WHERE s.encryption_key_id = keys.id) \
+             ORDER BY delete_date, id LIMIT ?3) \
              RETURNING id",
         )
         .map_err(map_err("keys"))?;
