@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use crate::client_key_store::{postgres_text, read_all};
-use crate::sdk_instance::{client_key_files, create_key, sdk_python};
+use crate::sdk_instance::{capture_logs, client_key_files, create_key, sdk_python};
 use crate::support::{self, Hsms, Kms};
 
 const KEY_USER: &str = "RbacPermission/Template/CryptoServiceKeyUser";
@@ -24,6 +24,8 @@ const SECRET_USER: &str = "RbacPermission/Template/CryptoServiceSecretUser";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_sdks_keep_and_read_secrets_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("node.log");
+    capture_logs(&log);
     let hsms = Hsms::start(&dir.path().join("hsm")).await;
     let data = dir.path().join("kms");
     let kms = support::kms(&data).await;
@@ -32,6 +34,12 @@ async fn official_sdks_keep_and_read_secrets_on_sqlite() {
     let haystack = read_all(&data);
     assert!(haystack.len() > 4096, "the data directory holds the store");
     no_plaintext(&haystack, &values);
+    // Nor is one in the node's debug log or its audit log (the data directory, searched
+    // above, holds the audit log too).
+    let log_text = std::fs::read(&log).unwrap();
+    if !log_text.is_empty() {
+        no_plaintext_in(&log_text, &values);
+    }
     hsms.primary.shutdown().await;
     hsms.member.shutdown().await;
 }
@@ -289,6 +297,15 @@ fn check(out: &Value, min_checks: usize, expected: fn(&str) -> (&'static str, i6
 /// No value is in the store in any form a careless implementation would leave: raw,
 /// base64, hex.
 fn no_plaintext(haystack: &[u8], values: &[Vec<u8>]) {
+    no_plaintext_in(haystack, values);
+    // The search itself finds what is there.
+    assert!(
+        haystack.windows(11).any(|w| w == b"db-password"),
+        "secret names are in the store"
+    );
+}
+
+fn no_plaintext_in(haystack: &[u8], values: &[Vec<u8>]) {
     let found = |needle: &[u8]| haystack.windows(needle.len()).any(|w| w == needle);
     assert!(values.len() >= 4, "every value is searched for");
     for value in values {
@@ -305,6 +322,4 @@ fn no_plaintext(haystack: &[u8], values: &[Vec<u8>]) {
             );
         }
     }
-    // The search itself finds what is there.
-    assert!(found(b"db-password"), "secret names are in the store");
 }
