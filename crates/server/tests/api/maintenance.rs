@@ -1,8 +1,9 @@
 //! The key maintenance task on two KMS nodes over one PostgreSQL database, each running
 //! it every second: a key whose deletion window ended is destroyed once (versions,
 //! aliases and all) and then answers not found; a key due for rotation gets exactly one
-//! new version; imported material that expires is deleted. Dates are moved into the
-//! past directly in the store, as the passing of days would.
+//! new version; imported material that expires is deleted; a secret whose recovery
+//! window ended is destroyed with its versions. Dates are moved into the past directly
+//! in the store, as the passing of days would.
 
 use std::time::Duration;
 
@@ -32,7 +33,7 @@ async fn describe(c: &ManagementClient, key: &str) -> Result<Value, ClientError>
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_nodes_destroy_rotate_and_expire_each_key_once() {
+async fn two_nodes_destroy_rotate_and_expire_each_key_and_secret_once() {
     let dir = tempfile::tempdir().unwrap();
     let hsms = Hsms::start(&dir.path().join("hsm")).await;
     let url = support::fresh_database().await;
@@ -59,7 +60,7 @@ async fn two_nodes_destroy_rotate_and_expire_each_key_once() {
     let store = PostgresStore::connect(&url).await.unwrap();
 
     // An instance enabled with the two HSM nodes.
-    let instance = support::connected_instance(&c, &hsms, &[]).await;
+    let instance = support::connected_instance(&c, &hsms, &[("SecretNum", "2")]).await;
     let create = |extra: Vec<(&'static str, &'static str)>| {
         let c = &c;
         let instance = instance.clone();
@@ -146,6 +147,29 @@ async fn two_nodes_destroy_rotate_and_expire_each_key_once() {
         "Enabled"
     );
 
+    // 4. A secret's recovery window ends.
+    c.call(
+        "CreateSecret",
+        &[
+            ("SecretName", "doomed-secret"),
+            ("SecretData", "a value"),
+            ("VersionId", "v1"),
+            ("EncryptionKeyId", &rotating),
+        ],
+    )
+    .await
+    .unwrap();
+    c.call(
+        "DeleteSecret",
+        &[("SecretName", "doomed-secret"), ("RecoveryWindowInDays", "7")],
+    )
+    .await
+    .unwrap();
+    let mut secret = store.get_secret("doomed-secret").await.unwrap();
+    assert!(secret.planned_delete_at.is_some());
+    secret.planned_delete_at = Some(now() - 1);
+    store.update_secret(&secret).await.unwrap();
+
     support::eventually("the destruction", || async {
         matches!(describe(&c, &doomed).await,
             Err(ClientError::Api { code, .. }) if code == "Forbidden.KeyNotFound")
@@ -164,6 +188,24 @@ async fn two_nodes_destroy_rotate_and_expire_each_key_once() {
         matches!(&by_alias, Err(ClientError::Api { code, .. }) if code == "Forbidden.AliasNotFound"),
         "{by_alias:?}"
     );
+
+    support::eventually("the secret's destruction", || async {
+        matches!(c.call("DescribeSecret", &[("SecretName", "doomed-secret")]).await,
+            Err(ClientError::Api { code, .. }) if code == "Forbidden.ResourceNotFound")
+    })
+    .await;
+    assert!(matches!(
+        store.list_secret_versions("doomed-secret").await,
+        Err(StoreError::NotFound(_))
+    ));
+    let quota = c
+        .call(
+            "GetKmsInstanceQuotaInfos",
+            &[("KmsInstanceId", &instance), ("ResourceType", "secret")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(quota["KmsInstanceQuotaInfos"][0]["UsedQuantity"], 0);
 
     support::eventually("the rotation", || async {
         c.call("ListKeyVersions", &[("KeyId", &rotating)])
