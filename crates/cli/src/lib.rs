@@ -17,8 +17,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::roles::NotBuilt;
-
 /// Strongroom: a dedicated key management service in front of your own HSM cluster,
 /// wire-compatible with the official dedicated-KMS SDKs.
 #[derive(Debug, Parser)]
@@ -65,8 +63,8 @@ enum Command {
     /// Client keys of application access points.
     #[command(name = "client-key")]
     ClientKey(mgmt::aap::ClientKeyArgs),
-    /// Secrets stored in an instance.
-    Secret(NotBuilt),
+    /// Secrets of an instance: create, put, get, list, describe, versions, delete, …
+    Secret(mgmt::secret::SecretArgs),
     /// Benchmarks to run on your own machine or deployment.
     Bench(bench::BenchArgs),
     /// The audit log: `strongroom audit verify FILE`.
@@ -94,7 +92,7 @@ pub fn strongroom() -> ExitCode {
         Command::Policy(args) => mgmt::access::run_policy(args),
         Command::NetworkRule(args) => mgmt::access::run_network_rule(args),
         Command::ClientKey(args) => mgmt::aap::run_client_key(args),
-        Command::Secret(_) => roles::not_built("secret", 10),
+        Command::Secret(args) => mgmt::secret::run(args),
     }
 }
 

@@ -1,5 +1,5 @@
 //! The management API's client commands: `instance`, `hsm-cluster`, `vpc`,
-//! `access-key`, `key`, `alias`, `network-rule`, `policy`, `aap` and `client-key`. Each turns its arguments into one or a few calls of
+//! `access-key`, `key`, `alias`, `network-rule`, `policy`, `aap`, `client-key` and `secret`. Each turns its arguments into one or a few calls of
 //! `strongroom_server::client::ManagementClient` and prints the answer readably (or, with
 //! `--json`, as it came).
 
@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod instance;
 pub mod key;
 mod profile;
+pub mod secret;
 pub mod vpc;
 
 use std::path::PathBuf;

@@ -388,7 +388,12 @@ async fn configure(
         return wait_endpoint(text_of(&recorded, &["instance", "endpoint"])?).await;
     }
     step("instance: CreateKmsInstance");
-    let created = call(&c, "CreateKmsInstance", &[("InstanceName", "quickstart")]).await?;
+    let created = call(
+        &c,
+        "CreateKmsInstance",
+        &[("InstanceName", "quickstart"), ("SecretNum", "100")],
+    )
+    .await?;
     let instance = created
         .pointer("/KmsInstances/KmsInstance/0/KmsInstanceId")
         .and_then(Value::as_str)
@@ -454,7 +459,7 @@ async fn configure(
     }
 
     step(
-        "access: network rule (loopback and private networks), policy key/*, access point, client key",
+        "access: network rule (loopback and private networks), policy key/* and secret/*, access point, client key",
     );
     call(
         &c,
@@ -477,9 +482,9 @@ async fn configure(
             ("KmsInstance", &instance),
             (
                 "Permissions",
-                r#"["RbacPermission/Template/CryptoServiceKeyUser"]"#,
+                r#"["RbacPermission/Template/CryptoServiceKeyUser","RbacPermission/Template/CryptoServiceSecretUser"]"#,
             ),
-            ("Resources", r#"["key/*"]"#),
+            ("Resources", r#"["key/*","secret/*"]"#),
             (
                 "AccessControlRules",
                 r#"{"NetworkRules":["quickstart-network"]}"#,

@@ -16,6 +16,7 @@ mod hsm;
 mod keys;
 mod mgmt;
 mod quickstart;
+mod secrets;
 mod support_kms;
 
 #[test]
@@ -98,14 +99,4 @@ fn strongroom_certs_generate_takes_options_and_refuses_short_passwords() {
         String::from_utf8_lossy(&ok.stderr)
     );
     assert!(dir.path().join("b/server.p12").exists());
-}
-
-#[test]
-fn roles_not_built_yet_say_so() {
-    let out = Command::new(env!("CARGO_BIN_EXE_strongroom"))
-        .args(["secret", "create", "--name", "app"])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("not built yet"));
 }

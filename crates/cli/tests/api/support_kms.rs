@@ -1,7 +1,7 @@
 //! A KMS node with a Connected instance on a real HSM cluster, all as processes: two
 //! `strongroom hsm serve` nodes set up the guide's way (`hsm admin`), `strongroom init`
 //! and `strongroom server`, then `hsm-cluster register` and `instance connect --wait`.
-//! Used by the key tests (`keys.rs`).
+//! Used by the key and secret tests (`keys.rs`, `secrets.rs`).
 
 use std::fs::File;
 use std::io::{BufRead, BufReader, Write as _};
@@ -274,15 +274,20 @@ impl Kms {
     }
 
     /// A client command, connected through the environment and `init`'s profile.
-    pub fn cli(&self, args: &[&str]) -> Output {
-        strongroom()
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = strongroom();
+        command
             .args(args)
             .env("HOME", self.dir.path())
             .env("STRONGROOM_PROFILE_FILE", &self.profile)
             .env("STRONGROOM_ENDPOINT", &self.endpoint)
-            .env("STRONGROOM_CA_FILE", &self.ca_file)
-            .output()
-            .unwrap()
+            .env("STRONGROOM_CA_FILE", &self.ca_file);
+        command
+    }
+
+    /// Runs a client command ([`Kms::command`]); returns what it printed.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
     }
 
     /// Runs a command that must succeed; returns its stdout.
@@ -312,6 +317,11 @@ impl Kms {
 
     /// Registers `cluster`, makes an instance and connects it; returns the instance id.
     pub fn connected_instance(&self, cluster: &HsmCluster) -> String {
+        self.connected_instance_with(cluster, &[])
+    }
+
+    /// As [`Kms::connected_instance`], with `create_args` added to `instance create`.
+    pub fn connected_instance_with(&self, cluster: &HsmCluster, create_args: &[&str]) -> String {
         let nodes: Vec<String> = cluster
             .nodes
             .iter()
@@ -328,7 +338,9 @@ impl Kms {
             &nodes[1],
         ]);
         let cluster_id = registered.trim().to_owned();
-        let created = self.ok(&["instance", "create", "--key-num", "200"]);
+        let mut create = vec!["instance", "create", "--key-num", "200"];
+        create.extend_from_slice(create_args);
+        let created = self.ok(&create);
         let instance = created
             .split_whitespace()
             .find(|word| word.starts_with("kst-"))
