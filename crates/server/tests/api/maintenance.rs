@@ -161,7 +161,10 @@ async fn two_nodes_destroy_rotate_and_expire_each_key_and_secret_once() {
     .unwrap();
     c.call(
         "DeleteSecret",
-        &[("SecretName", "doomed-secret"), ("RecoveryWindowInDays", "7")],
+        &[
+            ("SecretName", "doomed-secret"),
+            ("RecoveryWindowInDays", "7"),
+        ],
     )
     .await
     .unwrap();
