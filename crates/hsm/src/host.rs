@@ -7,10 +7,17 @@
 //! that fails — undecodable, unknown operation, wrong blob — gets an error frame and the
 //! connection carries on; only an oversized frame (whose body the node refuses to
 //! read) or a broken stream ends the connection.
+//!
+//! Limits: at most [`MAX_CONNECTIONS`] connections, [`MAX_CONNECTIONS_PER_SOURCE`] from
+//! one address, the TLS handshake within [`HANDSHAKE_TIMEOUT`], and a frame, once its
+//! first byte arrived, within [`FRAME_TIMEOUT`]. Waiting for the next frame has no limit:
+//! the peers are listed KMS nodes whose pools keep connections open between requests
+//! (TCP keep-alive finds dead ones).
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
 use strongroom_proto::hsm::v1::{self as pb, error::Code};
@@ -26,8 +33,59 @@ use crate::error::HsmError;
 
 /// Requests one connection may have in flight before the node stops reading from it.
 pub const MAX_IN_FLIGHT_PER_CONNECTION: usize = 1024;
-/// How long a TLS handshake may take.
+/// How long a TLS handshake may take (host and officer ports): a peer that opens TCP
+/// and never finishes the handshake is closed.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most connections the host port serves at once; further ones are closed on accept.
+pub const MAX_CONNECTIONS: usize = 1024;
+/// Most connections one source address may hold on the host port, so that one host
+/// (before its certificate is even checked) cannot take all [`MAX_CONNECTIONS`]: twice
+/// the most a KMS node's pool opens to one HSM node.
+pub const MAX_CONNECTIONS_PER_SOURCE: usize = 128;
+/// Time the rest of a frame (length prefix and body) may take once its first byte
+/// arrived: a peer cannot hold a frame's buffer by sending it a byte at a time.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The connections each source address holds on one port.
+#[derive(Debug, Default)]
+pub(crate) struct Sources(Mutex<HashMap<IpAddr, usize>>);
+
+/// One admitted connection's place in [`Sources`]; dropping it frees the place.
+#[derive(Debug)]
+pub(crate) struct SourceSlot(Arc<Sources>, IpAddr);
+
+impl Sources {
+    /// A place for one more connection from `source`, or `None` when it holds `cap`.
+    pub(crate) fn admit(self: &Arc<Self>, source: IpAddr, cap: usize) -> Option<SourceSlot> {
+        let source = source.to_canonical();
+        let mut open = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let count = open.entry(source).or_insert(0);
+        if *count >= cap {
+            return None;
+        }
+        *count += 1;
+        Some(SourceSlot(Arc::clone(self), source))
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut open = self
+            .0
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&self.1) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                open.remove(&self.1);
+            }
+        }
+    }
+}
 
 /// Where the host service finds the engine: ready, or the reason it is not.
 #[derive(Debug)]
@@ -122,6 +180,8 @@ pub async fn serve_controlled(
     engine: Arc<EngineSlot>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let permits = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let sources = Arc::new(Sources::default());
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -142,10 +202,19 @@ pub async fn serve_controlled(
             drop(stream);
             continue;
         };
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            tracing::info!(%peer, "host port: connection limit reached; connection closed");
+            continue;
+        };
+        let Some(slot) = sources.admit(peer.ip(), MAX_CONNECTIONS_PER_SOURCE) else {
+            tracing::info!(%peer, "host port: connection limit of the address reached; connection closed");
+            continue;
+        };
         let engine = Arc::clone(&engine);
         let control = control.clone();
         let shutdown = shutdown.clone();
         tokio::spawn(async move {
+            let _held = (permit, slot);
             let closed = Closed {
                 control,
                 generation: run.generation,
@@ -239,11 +308,23 @@ async fn read_loop(
     let limit = Arc::new(Semaphore::new(MAX_IN_FLIGHT_PER_CONNECTION));
     loop {
         let mut header = [0u8; frames::FRAME_HEADER_LEN];
-        match reader.read_exact(&mut header).await {
+        let Some((first, rest)) = header.split_first_mut() else {
+            return Err(std::io::Error::other("empty frame header"));
+        };
+        // The next frame may be long in coming (pooled connections wait for requests);
+        // once it starts, all of it must arrive within FRAME_TIMEOUT.
+        match reader.read(std::slice::from_mut(first)).await {
+            Ok(0) => return Ok(()),
             Ok(_) => {}
             Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(()),
             Err(e) => return Err(e),
         }
+        let deadline = tokio::time::Instant::now() + FRAME_TIMEOUT;
+        let timed_out =
+            |_| std::io::Error::new(std::io::ErrorKind::TimedOut, "frame not received in time");
+        tokio::time::timeout_at(deadline, reader.read_exact(rest))
+            .await
+            .map_err(timed_out)??;
         let len = match frames::body_len(header, max_frame_len) {
             Ok(len) => len,
             Err(e) => {
@@ -257,7 +338,9 @@ async fn read_loop(
             }
         };
         let mut body = vec![0u8; len];
-        reader.read_exact(&mut body).await?;
+        tokio::time::timeout_at(deadline, reader.read_exact(&mut body))
+            .await
+            .map_err(timed_out)??;
         let permit = Arc::clone(&limit)
             .acquire_owned()
             .await
@@ -371,4 +454,29 @@ async fn write_loop(
         writer.flush().await?;
     }
     writer.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn sources_are_capped_and_freed() {
+        let sources = Arc::new(Sources::default());
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let first = sources.admit(a, 2).unwrap();
+        let _second = sources.admit(a, 2).unwrap();
+        assert!(sources.admit(a, 2).is_none());
+        // The IPv4-mapped form is the same address.
+        assert!(
+            sources
+                .admit("::ffff:192.0.2.1".parse().unwrap(), 2)
+                .is_none()
+        );
+        assert!(sources.admit("192.0.2.2".parse().unwrap(), 2).is_some());
+        drop(first);
+        assert!(sources.admit(a, 2).is_some());
+    }
 }

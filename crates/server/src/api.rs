@@ -6,6 +6,7 @@ pub mod access;
 pub mod access_keys;
 pub mod aliases;
 pub mod clusters;
+pub mod contention;
 pub mod crypto;
 pub mod import;
 pub mod instances;

@@ -27,6 +27,13 @@
 //!
 //! [metrics]
 //! listen = "127.0.0.1:9464"             # Prometheus GET /metrics, plain HTTP; "off": none
+//!
+//! [limits]                              # every listener (docs/kms-node.md, "Limits")
+//! connections_per_source = 256          # per listener and source address; 0: no cap
+//! cap_trusted_proxies = false           # also cap a trusted proxy's own connections
+//! handshake_timeout_secs = 15
+//! header_timeout_secs = 15              # also how long an idle keep-alive connection lives
+//! body_timeout_secs = 30                # time to send a request body, every listener
 //! ```
 
 use std::net::{IpAddr, SocketAddr};
@@ -108,6 +115,44 @@ pub struct Config {
     pub audit_file: PathBuf,
     /// The metrics listener (`docs/metrics.md`); `None`: no metrics endpoint.
     pub metrics_listen: Option<SocketAddr>,
+    /// Connection caps and timeouts of every listener.
+    pub limits: Limits,
+}
+
+/// What one client may hold of a listener (`docs/kms-node.md`, "Limits"). The global
+/// connection cap and body sizes are constants in [`crate::http`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections one source address may have open at once on one listener, so that one
+    /// host cannot take all [`crate::http::MAX_CONNECTIONS`]; 0: no cap. On an instance
+    /// endpoint behind a trusted proxy it counts the client address the PROXY header
+    /// gives.
+    pub connections_per_source: usize,
+    /// Whether a trusted proxy's own TCP connections count against
+    /// [`Self::connections_per_source`] too (off: a proxy carries many clients).
+    pub cap_trusted_proxies: bool,
+    /// Time a client has to finish the TLS handshake.
+    pub handshake_timeout: Duration,
+    /// Time a client has to send a request's headers, counted from when the server
+    /// starts waiting for them: on a kept-alive connection that is the end of the
+    /// previous answer, so this is also the idle timeout.
+    pub header_timeout: Duration,
+    /// Time a client has to send a request's whole body, counted from the end of its
+    /// headers, on the management listener (an instance endpoint's handler uses
+    /// [`crate::http::BODY_TIMEOUT`]).
+    pub body_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            connections_per_source: crate::http::CONNECTIONS_PER_SOURCE,
+            cap_trusted_proxies: false,
+            handshake_timeout: crate::http::HANDSHAKE_TIMEOUT,
+            header_timeout: crate::http::HEADER_TIMEOUT,
+            body_timeout: crate::http::BODY_TIMEOUT,
+        }
+    }
 }
 
 /// What the command line may set; `None` keeps the file's value or the default.
@@ -160,6 +205,53 @@ struct File {
     audit: AuditFile,
     #[serde(default)]
     metrics: MetricsFile,
+    #[serde(default)]
+    limits: LimitsFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsFile {
+    connections_per_source: Option<usize>,
+    cap_trusted_proxies: Option<bool>,
+    handshake_timeout_secs: Option<u64>,
+    header_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+}
+
+impl LimitsFile {
+    /// The limits, defaults filled; a timeout of 0 is refused.
+    fn resolve(self) -> Result<Limits, ConfigError> {
+        let defaults = Limits::default();
+        let secs = |name: &str, value: Option<u64>, default: Duration| match value {
+            Some(0) => Err(ConfigError(format!("limits.{name} must be at least 1"))),
+            Some(n) => Ok(Duration::from_secs(n)),
+            None => Ok(default),
+        };
+        Ok(Limits {
+            connections_per_source: self
+                .connections_per_source
+                .unwrap_or(defaults.connections_per_source),
+            cap_trusted_proxies: self
+                .cap_trusted_proxies
+                .unwrap_or(defaults.cap_trusted_proxies),
+            handshake_timeout: secs(
+                "handshake_timeout_secs",
+                self.handshake_timeout_secs,
+                defaults.handshake_timeout,
+            )?,
+            header_timeout: secs(
+                "header_timeout_secs",
+                self.header_timeout_secs,
+                defaults.header_timeout,
+            )?,
+            body_timeout: secs(
+                "body_timeout_secs",
+                self.body_timeout_secs,
+                defaults.body_timeout,
+            )?,
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -345,7 +437,9 @@ impl Config {
                 ))
             })?),
         };
+        let limits = parsed.limits.resolve()?;
         Ok(Self {
+            limits,
             metrics_listen,
             audit_file,
             data_dir,
@@ -476,6 +570,27 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("s.toml");
         std::fs::write(&file, "listne = \"x\"\n").unwrap();
+        assert!(Config::load(Some(&file), Overrides::default()).is_err());
+    }
+
+    #[test]
+    fn limits_from_the_file() {
+        let c = Config::load(None, Overrides::default()).unwrap();
+        assert_eq!(c.limits, Limits::default());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.toml");
+        std::fs::write(
+            &file,
+            "[limits]\nconnections_per_source = 0\ncap_trusted_proxies = true\n\
+             header_timeout_secs = 5\n",
+        )
+        .unwrap();
+        let c = Config::load(Some(&file), Overrides::default()).unwrap();
+        assert_eq!(c.limits.connections_per_source, 0);
+        assert!(c.limits.cap_trusted_proxies);
+        assert_eq!(c.limits.header_timeout, Duration::from_secs(5));
+        assert_eq!(c.limits.body_timeout, crate::http::BODY_TIMEOUT);
+        std::fs::write(&file, "[limits]\nbody_timeout_secs = 0\n").unwrap();
         assert!(Config::load(Some(&file), Overrides::default()).is_err());
     }
 }

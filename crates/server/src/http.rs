@@ -1,10 +1,17 @@
 //! The management listener: HTTP/1.1 over TLS (or plain HTTP on loopback when asked),
 //! one hyper connection task per client, bounded bodies and header-read time, JSON in
 //! the cloud's response and error shapes.
+//!
+//! Also the limits every listener of the node shares ([`Sources`] and the
+//! constants below; `docs/kms-node.md`, "Limits"): what a slow or flooding client can
+//! hold is bounded by the global and per-source connection caps, and each connection
+//! by the handshake, header (which hyper restarts for every request, so it is also the
+//! idle keep-alive timeout) and body timeouts.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -25,16 +32,107 @@ use crate::app::{App, request_id};
 use crate::auth;
 use crate::error::ApiError;
 
-/// Largest request body.
+/// Largest request body of the management API (an instance endpoint's is
+/// [`strongroom_proto::instance::MAX_BODY_LEN`], 3 MiB).
 pub const MAX_BODY: usize = 1024 * 1024;
-/// Time a client has to send its request headers.
+/// Default time a client has to send a request's headers (`[limits]
+/// header_timeout_secs`). hyper starts the timer whenever it waits for a request head,
+/// so it bounds the first request, every later one on a kept-alive connection, a head
+/// sent a byte at a time, and a connection left idle between requests.
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(15);
-/// Time a client has to finish the TLS handshake.
+/// Default time a client has to finish the TLS handshake (`handshake_timeout_secs`):
+/// a connection that opens TCP and never says hello is closed.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
-/// Time a client has to send its body.
+/// Default time a client has to send its whole body, from the end of its headers
+/// (`body_timeout_secs`): a body dripped a byte every few seconds is cut off, answered
+/// with an error and the connection closed.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(30);
-/// Most connections served at once.
+/// Most connections one listener serves at once; further ones are closed on accept.
 pub const MAX_CONNECTIONS: usize = 1024;
+/// Default most connections one source address may hold on one listener
+/// (`connections_per_source`), so that one host cannot take all [`MAX_CONNECTIONS`]: a
+/// quarter of them, room for an application server's connection pool.
+pub const CONNECTIONS_PER_SOURCE: usize = 256;
+/// Largest buffer hyper keeps for a connection (request line and headers included).
+pub const MAX_BUF: usize = 64 * 1024;
+
+/// The connections each source address holds on one listener. IPv6 addresses count by
+/// their /64 (what one host is usually given), IPv4-mapped ones as IPv4.
+#[derive(Debug, Default)]
+pub struct Sources {
+    open: Mutex<HashMap<IpAddr, usize>>,
+}
+
+/// One admitted connection's place in [`Sources`]; dropping it frees the place.
+#[derive(Debug)]
+pub struct SourceSlot {
+    held: Option<(Arc<Sources>, IpAddr)>,
+}
+
+impl Sources {
+    /// A place for one more connection from `source`, or `None` when it already holds
+    /// `cap` (0: no cap).
+    pub fn admit(self: &Arc<Self>, source: IpAddr, cap: usize) -> Option<SourceSlot> {
+        if cap == 0 {
+            return Some(SourceSlot { held: None });
+        }
+        let key = source_key(source);
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(key).or_insert(0);
+        if *count >= cap {
+            return None;
+        }
+        *count += 1;
+        Some(SourceSlot {
+            held: Some((Arc::clone(self), key)),
+        })
+    }
+
+    /// Connections `source` holds now.
+    pub fn count(&self, source: IpAddr) -> usize {
+        let open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        open.get(&source_key(source)).copied().unwrap_or(0)
+    }
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        if let Some((sources, key)) = self.held.take() {
+            let mut open = sources.open.lock().unwrap_or_else(PoisonError::into_inner);
+            if let Some(count) = open.get_mut(&key) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    open.remove(&key);
+                }
+            }
+        }
+    }
+}
+
+/// What a source address counts as.
+fn source_key(source: IpAddr) -> IpAddr {
+    match source {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let [a, b, c, d, ..] = v6.segments();
+                IpAddr::V6(Ipv6Addr::new(a, b, c, d, 0, 0, 0, 0))
+            }
+        },
+    }
+}
+
+/// The HTTP/1.1 server side every listener uses: `header_timeout` for each request
+/// head, bounded buffers.
+pub fn http1(header_timeout: Duration) -> hyper::server::conn::http1::Builder {
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .max_buf_size(MAX_BUF);
+    builder
+}
 
 /// Accepts connections until `shutdown` turns true.
 pub async fn serve<S: Store + Clone>(
@@ -45,6 +143,8 @@ pub async fn serve<S: Store + Clone>(
 ) {
     let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let sources = Arc::new(Sources::default());
+    let limits = app.config.limits.clone();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -62,14 +162,19 @@ pub async fn serve<S: Store + Clone>(
             debug!(%peer, "connection limit reached; closing");
             continue;
         };
+        let Some(slot) = sources.admit(peer.ip(), limits.connections_per_source) else {
+            debug!(%peer, "connection limit of the source address reached; closing");
+            continue;
+        };
         let app = Arc::clone(&app);
         let acceptor = acceptor.clone();
+        let handshake_timeout = limits.handshake_timeout;
         tokio::spawn(async move {
-            let _permit = permit;
+            let _held = (permit, slot);
             let _ = stream.set_nodelay(true);
             match acceptor {
                 Some(acceptor) => {
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => connection(app, TokioIo::new(tls), peer).await,
                         Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
                         Err(_) => debug!(%peer, "TLS handshake timed out"),
@@ -86,17 +191,12 @@ where
     S: Store + Clone,
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let header_timeout = app.config.limits.header_timeout;
     let service = hyper::service::service_fn(move |req| {
         let app = Arc::clone(&app);
         async move { Ok::<_, Infallible>(handle(&app, req, peer).await) }
     });
-    if let Err(e) = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .max_buf_size(64 * 1024)
-        .serve_connection(io, service)
-        .await
-    {
+    if let Err(e) = http1(header_timeout).serve_connection(io, service).await {
         debug!(%peer, error = %e, "connection ended with an error");
     }
 }
@@ -216,7 +316,8 @@ async fn process<S: Store + Clone>(
                 format!("{} is not allowed; use POST or GET", parts.method),
             ));
         }
-        let body = match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY).collect())
+        let body_timeout = app.config.limits.body_timeout;
+        let body = match tokio::time::timeout(body_timeout, Limited::new(body, MAX_BODY).collect())
             .await
         {
             Ok(Ok(collected)) => collected.to_bytes(),
@@ -278,4 +379,45 @@ async fn process<S: Store + Clone>(
         action = "-".to_owned();
     }
     (action, trail, outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, reason = "tests")]
+
+    use super::*;
+
+    #[test]
+    fn sources_are_capped_and_freed() {
+        let sources = Arc::new(Sources::default());
+        let a: IpAddr = "192.0.2.1".parse().unwrap();
+        let first = sources.admit(a, 2).unwrap();
+        let _second = sources.admit(a, 2).unwrap();
+        assert!(sources.admit(a, 2).is_none());
+        assert!(sources.admit("192.0.2.2".parse().unwrap(), 2).is_some());
+        drop(first);
+        assert_eq!(sources.count(a), 1);
+        assert!(sources.admit(a, 2).is_some());
+        // No cap: nothing counted.
+        let _free = sources.admit(a, 0).unwrap();
+        assert_eq!(sources.count(a), 1);
+    }
+
+    #[test]
+    fn ipv6_counts_by_its_64_and_mapped_ipv4_as_ipv4() {
+        let sources = Arc::new(Sources::default());
+        let _one = sources.admit("2001:db8::1".parse().unwrap(), 1).unwrap();
+        assert!(sources.admit("2001:db8::2".parse().unwrap(), 1).is_none());
+        assert!(
+            sources
+                .admit("2001:db8:0:1::1".parse().unwrap(), 1)
+                .is_some()
+        );
+        let _v4 = sources.admit("192.0.2.1".parse().unwrap(), 1).unwrap();
+        assert!(
+            sources
+                .admit("::ffff:192.0.2.1".parse().unwrap(), 1)
+                .is_none()
+        );
+    }
 }

@@ -16,13 +16,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use strongroom_store::{InstanceStatus, KeyFilter, Page, Store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, warn};
 
 use crate::app::App;
+use crate::http::{Sources, http1};
 
 /// Upper bounds of the latency buckets, in seconds.
 pub const BUCKETS: [f64; 12] = [
@@ -246,12 +247,20 @@ pub async fn render<S: Store>(app: &App<S>) -> String {
     out
 }
 
-/// Serves `GET /metrics` on `listener` until `stop` turns true.
+/// Most connections the metrics listener serves at once (a few scrapers need a few).
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// Serves `GET /metrics` on `listener` until `stop` turns true: at most
+/// [`MAX_CONNECTIONS`] connections, `[limits] connections_per_source` from one address,
+/// each request's head within `header_timeout_secs` (also the idle timeout).
 pub async fn serve<S: Store + Clone>(
     app: Arc<App<S>>,
     listener: TcpListener,
     mut stop: watch::Receiver<bool>,
 ) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let sources = Arc::new(Sources::default());
+    let limits = app.config.limits.clone();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -261,15 +270,23 @@ pub async fn serve<S: Store + Clone>(
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            debug!(%peer, "metrics: connection limit reached; closing");
+            continue;
+        };
+        let Some(slot) = sources.admit(peer.ip(), limits.connections_per_source) else {
+            debug!(%peer, "metrics: connection limit of the source address reached; closing");
+            continue;
+        };
         let app = Arc::clone(&app);
+        let header_timeout = limits.header_timeout;
         tokio::spawn(async move {
+            let _held = (permit, slot);
             let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
                 let app = Arc::clone(&app);
                 async move { Ok::<_, Infallible>(answer(&app, &req).await) }
             });
-            if let Err(e) = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(10))
+            if let Err(e) = http1(header_timeout)
                 .serve_connection(TokioIo::new(stream), service)
                 .await
             {

@@ -25,6 +25,17 @@ use crate::state::{Credential, Role, StateError};
 
 // --- the officer port ---------------------------------------------------------------
 
+/// Most connections the officer port serves at once (an officer runs one command at a
+/// time; a primary pushes one sync per member).
+pub(crate) const MAX_OFFICER_CONNECTIONS: usize = 64;
+/// Most officer-port connections from one source address.
+pub(crate) const MAX_OFFICER_CONNECTIONS_PER_SOURCE: usize = 16;
+/// Time a connection that has not logged in has to send its next request (whole): the
+/// port is open to anyone who can reach it, so a stranger cannot hold a connection.
+pub(crate) const OFFICER_ANONYMOUS_TIMEOUT: Duration = Duration::from_secs(30);
+/// Time a logged-in officer's connection has to send its next request (whole).
+pub(crate) const OFFICER_SESSION_TIMEOUT: Duration = Duration::from_secs(300);
+
 pub(super) async fn officer_loop(
     inner: Arc<Inner>,
     listener: TcpListener,
@@ -32,6 +43,8 @@ pub(super) async fn officer_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let acceptor = TlsAcceptor::from(tls);
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_OFFICER_CONNECTIONS));
+    let sources = Arc::new(host::Sources::default());
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -41,10 +54,19 @@ pub(super) async fn officer_loop(
             tokio::time::sleep(Duration::from_millis(50)).await;
             continue;
         };
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            tracing::info!(%peer, "officer port: connection limit reached; connection closed");
+            continue;
+        };
+        let Some(slot) = sources.admit(peer.ip(), MAX_OFFICER_CONNECTIONS_PER_SOURCE) else {
+            tracing::info!(%peer, "officer port: connection limit of the address reached; connection closed");
+            continue;
+        };
         let inner = Arc::clone(&inner);
         let acceptor = acceptor.clone();
         let mut shutdown = shutdown.clone();
         tokio::spawn(async move {
+            let _held = (permit, slot);
             tokio::select! {
                 result = officer_connection(inner, acceptor, stream) => {
                     if let Err(e) = result {
@@ -76,7 +98,21 @@ pub(super) async fn officer_connection(
         .map(pki::fingerprint);
     let mut logged_in = false;
     let mut failures = 0u32;
-    while let Some(request) = officer::read_frame::<_, OfficerRequest>(&mut tls).await? {
+    loop {
+        let wait = if logged_in {
+            OFFICER_SESSION_TIMEOUT
+        } else {
+            OFFICER_ANONYMOUS_TIMEOUT
+        };
+        let Ok(read) =
+            tokio::time::timeout(wait, officer::read_frame::<_, OfficerRequest>(&mut tls)).await
+        else {
+            tracing::info!("officer connection idle too long; closed");
+            return Ok(());
+        };
+        let Some(request) = read? else {
+            return Ok(());
+        };
         let name = request.name();
         let response = match request {
             OfficerRequest::Hello => OfficerResponse::ok(inner.hello()),
@@ -119,7 +155,6 @@ pub(super) async fn officer_connection(
             return Ok(());
         }
     }
-    Ok(())
 }
 
 /// What a primary sends a member at sync.

@@ -241,7 +241,8 @@ where
     S: Store,
     F: FnMut(&mut Key) -> Result<(), ApiError>,
 {
-    for _ in 0..8 {
+    let mut retry = super::contention::Retry::new();
+    loop {
         let mut key = super::keys::load(app, key_id).await?;
         change(&mut key)?;
         key.updated_at = now();
@@ -254,6 +255,9 @@ where
             Err(StoreError::Conflict(_)) => {}
             Err(StoreError::NotFound(_)) => return Err(ApiError::KeyNotFound(key_id.to_owned())),
             Err(e) => return Err(e.into()),
+        }
+        if !retry.again().await {
+            break;
         }
     }
     Err(StoreError::Conflict(format!("key {key_id} kept changing")).into())
@@ -299,7 +303,8 @@ pub(crate) async fn delete_material<S: Store>(
 ) -> Result<Answer, ApiError> {
     let key = resolve(app, p.required("KeyId")?).await?;
     external_only(&key, "DeleteKeyMaterial")?;
-    for _ in 0..8 {
+    let mut retry = super::contention::Retry::new();
+    loop {
         let current = super::keys::load(app, &key.id).await?;
         external_only(&current, "DeleteKeyMaterial")?;
         match drop_material(app, &current).await {
@@ -309,6 +314,9 @@ pub(crate) async fn delete_material<S: Store>(
             }
             Err(ApiError::ResourceInUse(_)) => {}
             Err(e) => return Err(e),
+        }
+        if !retry.again().await {
+            break;
         }
     }
     Err(StoreError::Conflict(format!("key {} kept changing", key.id)).into())

@@ -30,8 +30,6 @@ pub const PROTECTION_HSM: &str = "HSM";
 pub const MAX_DESCRIPTION: usize = 8192;
 /// Default page size of the key and alias lists (the cloud's).
 pub const KEY_PAGE_SIZE: u32 = 10;
-/// Attempts of a compare-and-set update before giving up.
-const CAS_ATTEMPTS: usize = 8;
 
 /// A key named by `KeyId`: a key id, an alias (`alias/…`) or an ARN of either.
 ///
@@ -108,7 +106,8 @@ where
     S: Store,
     F: FnMut(&mut Key) -> Result<(), ApiError>,
 {
-    for _ in 0..CAS_ATTEMPTS {
+    let mut retry = super::contention::Retry::new();
+    loop {
         let mut key = load(app, id).await?;
         change(&mut key)?;
         key.updated_at = now();
@@ -118,8 +117,15 @@ where
             Err(StoreError::NotFound(_)) => return Err(ApiError::KeyNotFound(id.to_owned())),
             Err(e) => return Err(e.into()),
         }
+        if !retry.again().await {
+            break;
+        }
     }
-    Err(StoreError::Conflict(format!("key {id} changed {CAS_ATTEMPTS} times meanwhile")).into())
+    Err(StoreError::Conflict(format!(
+        "key {id} changed {} times meanwhile",
+        retry.attempts()
+    ))
+    .into())
 }
 
 /// `Rejected.<State>` for an action the key's state does not allow.

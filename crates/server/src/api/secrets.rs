@@ -39,8 +39,6 @@ pub const SECRET_PAGE_SIZE: u32 = 10;
 /// Recovery windows of `DeleteSecret`, in days.
 pub const RECOVERY_DAYS: std::ops::RangeInclusive<u32> = 7..=30;
 const DAY: i64 = 86_400;
-/// Attempts of a compare-and-set update before giving up.
-pub(crate) const CAS_ATTEMPTS: usize = 8;
 
 /// Checks a secret name: 1–192 of `[A-Za-z0-9_/+=.@-]`, not starting with `acs/`.
 ///
@@ -153,7 +151,8 @@ where
     S: Store,
     F: FnMut(&mut Secret) -> Result<(), ApiError>,
 {
-    for _ in 0..CAS_ATTEMPTS {
+    let mut retry = super::contention::Retry::new();
+    loop {
         let mut secret = load(app, name).await?;
         change(&mut secret)?;
         secret.updated_at = now();
@@ -162,6 +161,9 @@ where
             Err(StoreError::Conflict(_)) => {}
             Err(StoreError::NotFound(_)) => return Err(not_found(name)),
             Err(e) => return Err(e.into()),
+        }
+        if !retry.again().await {
+            break;
         }
     }
     Err(ApiError::ResourceInUse(format!(

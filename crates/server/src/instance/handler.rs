@@ -26,7 +26,6 @@ use super::ops::{self, Chosen, Ctx, Done, PairRequest};
 use super::records::{self, Client, ResolvedKey};
 use crate::access::{self, Decision, Permission, Resource};
 use crate::app::{App, request_id};
-use crate::http::BODY_TIMEOUT;
 
 /// Answers one request to `instance_id`'s endpoint from `source`.
 pub async fn handle<S: Store + Clone>(
@@ -139,7 +138,7 @@ async fn process<S: Store + Clone>(
         return Err(InstanceError::invalid_parameter()
             .with_detail(&format!("the method is POST, not {}", parts.method)));
     }
-    let body = read_body(body).await?;
+    let body = read_body(body, app.config.limits.body_timeout).await?;
     let now = OffsetDateTime::now_utc();
     let parsed = wire::parse_headers(
         parts
@@ -174,8 +173,8 @@ async fn process<S: Store + Clone>(
     dispatch(ctx, &call, body).await
 }
 
-async fn read_body(body: Incoming) -> Result<Bytes, InstanceError> {
-    match tokio::time::timeout(BODY_TIMEOUT, Limited::new(body, MAX_BODY_LEN).collect()).await {
+async fn read_body(body: Incoming, limit: std::time::Duration) -> Result<Bytes, InstanceError> {
+    match tokio::time::timeout(limit, Limited::new(body, MAX_BODY_LEN).collect()).await {
         Ok(Ok(collected)) => Ok(collected.to_bytes()),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
             Err(InstanceError::request_entity_too_large())

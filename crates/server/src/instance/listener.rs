@@ -2,13 +2,18 @@
 //! protocol v2 header, then TLS with the instance's certificate, then HTTP/1.1 with
 //! keep-alive; each request goes to [`super::handler::handle`] with the caller's real
 //! address.
+//!
+//! Limits (`docs/kms-node.md`, "Limits"): at most [`MAX_CONNECTIONS`] connections, and
+//! `[limits] connections_per_source` per source address. The source is the TCP peer;
+//! a trusted proxy's own connections are not capped unless `cap_trusted_proxies`, but
+//! the client its PROXY header names is, as if it had connected directly.
 
 use std::convert::Infallible;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use strongroom_store::Store;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -17,7 +22,7 @@ use tracing::{debug, warn};
 use super::handler;
 use super::proxy::{self, Source};
 use crate::app::App;
-use crate::http::{HANDSHAKE_TIMEOUT, HEADER_TIMEOUT, MAX_CONNECTIONS};
+use crate::http::{MAX_CONNECTIONS, SourceSlot, Sources, http1};
 
 /// Accepts connections for `instance_id` until `stop` turns true.
 pub async fn serve<S: Store + Clone>(
@@ -29,6 +34,8 @@ pub async fn serve<S: Store + Clone>(
 ) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let sources = Arc::new(Sources::default());
+    let limits = app.config.limits.clone();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -46,16 +53,38 @@ pub async fn serve<S: Store + Clone>(
             debug!(%peer, "connection limit reached; closing");
             continue;
         };
+        let trusted = is_trusted(&app, peer.ip());
+        let cap = if trusted && !limits.cap_trusted_proxies {
+            0
+        } else {
+            limits.connections_per_source
+        };
+        let Some(peer_slot) = sources.admit(peer.ip(), cap) else {
+            debug!(%peer, "connection limit of the source address reached; closing");
+            continue;
+        };
         let (app, acceptor, instance_id) =
             (Arc::clone(&app), acceptor.clone(), Arc::clone(&instance_id));
-        let stop = stop.clone();
+        let (stop, sources) = (stop.clone(), Arc::clone(&sources));
+        let handshake_timeout = limits.handshake_timeout;
         tokio::spawn(async move {
-            let _permit = permit;
+            let _held = (permit, peer_slot);
             let _ = stream.set_nodelay(true);
-            let Some((stream, source)) = caller(&app, stream, peer).await else {
+            let Some((stream, source)) = caller(stream, peer, trusted).await else {
                 return;
             };
-            match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+            // The client behind a trusted proxy counts as its own source.
+            let _client_slot: Option<SourceSlot> = if trusted && source != peer.ip() {
+                let Some(slot) = sources.admit(source, app.config.limits.connections_per_source)
+                else {
+                    debug!(%peer, %source, "connection limit of the proxied source reached; closing");
+                    return;
+                };
+                Some(slot)
+            } else {
+                None
+            };
+            match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => connection(app, instance_id, TokioIo::new(tls), source, stop).await,
                 Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
                 Err(_) => debug!(%peer, "TLS handshake timed out"),
@@ -64,18 +93,21 @@ pub async fn serve<S: Store + Clone>(
     }
 }
 
-/// The caller's address: from the PROXY header when `peer` is a trusted proxy (which
-/// must send one), else the peer itself. `None` closes the connection.
-async fn caller<S: Store>(
-    app: &App<S>,
-    mut stream: TcpStream,
-    peer: SocketAddr,
-) -> Option<(TcpStream, IpAddr)> {
-    let trusted = app
-        .config
+/// Whether `peer` is a configured trusted proxy.
+fn is_trusted<S: Store>(app: &App<S>, peer: IpAddr) -> bool {
+    app.config
         .trusted_proxies
         .iter()
-        .any(|cidr| cidr.contains(peer.ip()));
+        .any(|cidr| cidr.contains(peer))
+}
+
+/// The caller's address: from the PROXY header when `peer` is a trusted proxy (which
+/// must send one), else the peer itself. `None` closes the connection.
+async fn caller(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    trusted: bool,
+) -> Option<(TcpStream, IpAddr)> {
     if !trusted {
         return Some((stream, peer.ip()));
     }
@@ -99,15 +131,12 @@ async fn connection<S, I>(
     S: Store + Clone,
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
+    let header_timeout = app.config.limits.header_timeout;
     let service = hyper::service::service_fn(move |req| {
         let (app, instance_id) = (Arc::clone(&app), Arc::clone(&instance_id));
         async move { Ok::<_, Infallible>(handler::handle(&app, &instance_id, source, req).await) }
     });
-    let served = hyper::server::conn::http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .max_buf_size(64 * 1024)
-        .serve_connection(io, service);
+    let served = http1(header_timeout).serve_connection(io, service);
     tokio::pin!(served);
     tokio::select! {
         outcome = &mut served => {

@@ -16,7 +16,8 @@ use crate::support_instance::{
     self as wire, Access, connect, exchange, http_request, prost_decode, signed_headers,
 };
 
-fn encrypt_body(key: &str) -> Vec<u8> {
+/// An `EncryptRequest` of `key` (also for `abuse`).
+pub(crate) fn encrypt_body(key: &str) -> Vec<u8> {
     strongroom_proto::instance::encode(&dkms::EncryptRequest {
         key_id: key.to_owned(),
         plaintext: b"wire test".to_vec(),
@@ -28,7 +29,8 @@ fn hex_of(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn set(headers: &mut Vec<(String, String)>, name: &str, value: &str) {
+/// Replaces header `name` by one with `value` (also for `abuse`).
+pub(crate) fn set(headers: &mut Vec<(String, String)>, name: &str, value: &str) {
     headers.retain(|(n, _)| n != name);
     headers.push((name.to_owned(), value.to_owned()));
 }

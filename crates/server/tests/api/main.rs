@@ -10,10 +10,12 @@
     reason = "tests"
 )]
 
+mod abuse;
 mod client_key_store;
 mod instance_wire;
 mod lifecycle;
 mod maintenance;
+mod races;
 mod sdk;
 mod sdk_access;
 mod sdk_instance;

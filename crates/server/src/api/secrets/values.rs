@@ -12,7 +12,7 @@ use strongroom_store::{Secret, SecretVersion, Store, StoreError};
 use subtle::ConstantTimeEq as _;
 
 use super::stages::{self, ACS_CURRENT, StageChange, StageMap};
-use super::{CAS_ATTEMPTS, MAX_VERSIONS, label, live, secret_data};
+use super::{MAX_VERSIONS, label, live, secret_data};
 use crate::api::keys::load as load_key;
 use crate::api::params::Params;
 use crate::api::{Answer, answer, page_answer};
@@ -112,7 +112,8 @@ where
     S: Store,
     F: FnMut(&StageMap, &[SecretVersion]) -> Result<StageMap, ApiError>,
 {
-    for _ in 0..CAS_ATTEMPTS {
+    let mut retry = crate::api::contention::Retry::new();
+    loop {
         let mut secret = live(app, name).await?;
         let current = versions(app, name).await?;
         if let Some(new) = new_version
@@ -138,6 +139,9 @@ where
                 )));
             }
             Err(e) => return Err(e.into()),
+        }
+        if !retry.again().await {
+            break;
         }
     }
     Err(ApiError::ResourceInUse(format!(

@@ -1,0 +1,639 @@
+//! Abuse of the listeners (`docs/kms-node.md`, "Limits"): slow and flooding clients are
+//! capped per source address and cut off by the handshake, header (every request, and
+//! idle keep-alive) and body timeouts while other clients are served; and malformed
+//! instance-API requests beyond `instance_wire`'s get their documented code, after each
+//! of which the endpoint still serves a good request on a new connection.
+//!
+//! The timeouts are shortened through `Config::limits`, so that nothing here sleeps for
+//! the production values.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use strongroom_proto::dkms;
+use strongroom_server::Config;
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
+use tokio::net::{TcpSocket, TcpStream};
+
+use crate::instance_wire::{encrypt_body, set};
+use crate::support::{self, Hsms};
+use crate::support_instance::{
+    self as wire, Access, connect, exchange, http_request, prost_decode, signed_headers,
+};
+
+/// Connections one source may hold in these tests.
+const CAP: usize = 5;
+/// The handshake, header and body timeouts of these tests.
+const SHORT: Duration = Duration::from_secs(3);
+/// How long a slow connection may live at most: its timeout plus slack for a busy machine.
+const CUT_OFF_WITHIN: Duration = Duration::from_secs(8);
+/// The address the slow clients use.
+const SLOW: [u8; 4] = [127, 0, 0, 1];
+/// Another loopback address (Linux routes all of 127/8 to `lo`): a different source.
+const OTHER: [u8; 4] = [127, 0, 0, 2];
+
+fn short_limits(config: &mut Config) {
+    config.limits.connections_per_source = CAP;
+    config.limits.handshake_timeout = SHORT;
+    config.limits.header_timeout = SHORT;
+    config.limits.body_timeout = SHORT;
+}
+
+/// TCP to `127.0.0.1:port` from `source`.
+async fn tcp_from(source: [u8; 4], port: u16) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((source, 0))).unwrap();
+    socket
+        .connect(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .unwrap()
+}
+
+/// Reads until the peer closes (end of stream or an error); what was read, or `None` if
+/// it is still open after `limit`.
+async fn closed_within<S: AsyncRead + Unpin>(stream: &mut S, limit: Duration) -> Option<Vec<u8>> {
+    let mut seen = Vec::new();
+    let read = async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    };
+    tokio::time::timeout(limit, read).await.ok()?;
+    Some(seen)
+}
+
+/// Writes `head`, then one more byte of `drip` every 200 ms until the write fails.
+fn drip<W: AsyncWrite + Unpin + Send + 'static>(
+    mut writer: W,
+    head: Vec<u8>,
+    drip: u8,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if writer.write_all(&head).await.is_err() {
+            return;
+        }
+        let _ = writer.flush().await;
+        loop {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            if writer.write_all(&[drip]).await.is_err() || writer.flush().await.is_err() {
+                return;
+            }
+        }
+    })
+}
+
+/// The reading half of a TLS client connection.
+type TlsReader = tokio::io::ReadHalf<tokio_rustls::client::TlsStream<TcpStream>>;
+/// A request's headers, name and value.
+type Headers = Vec<(String, String)>;
+
+/// A slow client, open and holding one of the source's places.
+enum Loris {
+    /// TCP, never a TLS hello.
+    NoHandshake(TcpStream),
+    /// TLS, then a request head dripped a byte at a time, forever.
+    DrippedHead(TlsReader, tokio::task::JoinHandle<()>),
+    /// TLS, one request answered, then nothing (idle keep-alive).
+    Idle(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// TLS, one request answered, then the second request's head dripped.
+    DrippedSecondHead(TlsReader, tokio::task::JoinHandle<()>),
+    /// TLS, a whole head announcing 1000 bytes of body, the body dripped.
+    DrippedBody(TlsReader, tokio::task::JoinHandle<()>),
+}
+
+impl Loris {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::NoHandshake(_) => "no TLS handshake",
+            Self::DrippedHead(..) => "request head a byte at a time",
+            Self::Idle(_) => "idle keep-alive connection",
+            Self::DrippedSecondHead(..) => "second request's head a byte at a time",
+            Self::DrippedBody(..) => "body a byte at a time",
+        }
+    }
+
+    /// Waits for the server to close it; what it sent before closing.
+    async fn closed(self) -> (&'static str, Option<Vec<u8>>) {
+        let name = self.name();
+        let seen = match self {
+            Self::NoHandshake(mut s) => closed_within(&mut s, CUT_OFF_WITHIN).await,
+            Self::Idle(mut s) => closed_within(&mut s, CUT_OFF_WITHIN).await,
+            Self::DrippedHead(mut r, writer)
+            | Self::DrippedSecondHead(mut r, writer)
+            | Self::DrippedBody(mut r, writer) => {
+                let seen = closed_within(&mut r, CUT_OFF_WITHIN).await;
+                writer.abort();
+                seen
+            }
+        };
+        (name, seen)
+    }
+}
+
+/// A request that gets some answer on either listener (an unsigned GET on the management
+/// API, a signed `Encrypt` on an instance endpoint).
+type Good<'a> = dyn Fn() -> Vec<u8> + 'a;
+
+/// Opens the slow clients of `kinds` from [`SLOW`] to `port` (TLS checked with `ca_pem`).
+async fn open_slow(port: u16, ca_pem: &str, good: &Good<'_>, body_drip: bool) -> Vec<Loris> {
+    let mut slow = vec![Loris::NoHandshake(tcp_from(SLOW, port).await)];
+    let tls = wire::tls(tcp_from(SLOW, port).await, ca_pem).await.unwrap();
+    let (reader, writer) = tokio::io::split(tls);
+    slow.push(Loris::DrippedHead(
+        reader,
+        drip(writer, b"POST / HTTP/1.1\r\nx-slow: ".to_vec(), b'a'),
+    ));
+    let mut idle = wire::tls(tcp_from(SLOW, port).await, ca_pem).await.unwrap();
+    exchange(&mut idle, &good()).await;
+    slow.push(Loris::Idle(Box::new(idle)));
+    let mut second = wire::tls(tcp_from(SLOW, port).await, ca_pem).await.unwrap();
+    exchange(&mut second, &good()).await;
+    let (reader, writer) = tokio::io::split(second);
+    slow.push(Loris::DrippedSecondHead(
+        reader,
+        drip(writer, b"POST / HTTP/1.1\r\nx-slow: ".to_vec(), b'a'),
+    ));
+    if body_drip {
+        let tls = wire::tls(tcp_from(SLOW, port).await, ca_pem).await.unwrap();
+        let (reader, writer) = tokio::io::split(tls);
+        let head = b"POST / HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 1000\r\n\r\n".to_vec();
+        slow.push(Loris::DrippedBody(reader, drip(writer, head, b'0')));
+    } else {
+        slow.push(Loris::NoHandshake(tcp_from(SLOW, port).await));
+    }
+    assert_eq!(slow.len(), CAP);
+    slow
+}
+
+/// The cap refuses [`SLOW`] one more connection while [`OTHER`] is served; every slow
+/// client is cut off within [`CUT_OFF_WITHIN`]; then [`SLOW`] is served again.
+async fn slow_clients_are_capped_and_cut_off(
+    port: u16,
+    ca_pem: &str,
+    good: &Good<'_>,
+    body_drip: bool,
+) -> Vec<(&'static str, Vec<u8>)> {
+    let started = Instant::now();
+    let slow = open_slow(port, ca_pem, good, body_drip).await;
+
+    // (a) One more from the same address: closed on accept, so no TLS.
+    let refused = wire::tls(tcp_from(SLOW, port).await, ca_pem).await;
+    assert!(
+        refused.is_err(),
+        "a connection over the per-source cap was served"
+    );
+
+    // (b) Another address is served meanwhile.
+    let mut other = wire::tls(tcp_from(OTHER, port).await, ca_pem)
+        .await
+        .unwrap();
+    let answer = exchange(&mut other, &good()).await;
+    assert!(answer.status < 500, "status {}", answer.status);
+    drop(other);
+
+    // (c) Every slow client is closed by its timeout.
+    let mut outcomes = Vec::new();
+    for s in slow {
+        let (name, seen) = s.closed().await;
+        let seen = seen.unwrap_or_else(|| panic!("{name}: still open after {CUT_OFF_WITHIN:?}"));
+        outcomes.push((name, seen));
+    }
+    assert!(
+        started.elapsed() < CUT_OFF_WITHIN + Duration::from_secs(4),
+        "the slow clients took {:?} to be cut off",
+        started.elapsed()
+    );
+
+    // Their places are free: the same address is served again.
+    let mut served = false;
+    for _ in 0..20 {
+        if let Ok(mut tls) = wire::tls(tcp_from(SLOW, port).await, ca_pem).await {
+            let answer = exchange(&mut tls, &good()).await;
+            assert!(answer.status < 500, "status {}", answer.status);
+            served = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(served, "the slow clients' address is still refused");
+    outcomes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_of_the_management_api_are_capped_and_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::config(&dir.path().join("kms"), None, None);
+    short_limits(&mut config);
+    let kms = support::kms_with(config).await;
+    let ca_pem = std::fs::read_to_string(&kms.ca_file).unwrap();
+    let good = || b"GET / HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 0\r\n\r\n".to_vec();
+    let outcomes =
+        slow_clients_are_capped_and_cut_off(kms.server.local_addr.port(), &ca_pem, &good, true)
+            .await;
+    // The dripped body is answered (an error, in the API's JSON) before the close.
+    let (_, body) = outcomes
+        .iter()
+        .find(|(name, _)| *name == "body a byte at a time")
+        .unwrap();
+    let text = String::from_utf8_lossy(body);
+    assert!(text.starts_with("HTTP/1.1 400"), "{text}");
+    assert!(text.contains("not received in time"), "{text}");
+
+    let c = support::client(&kms.server, &kms.access_key_id, &kms.access_key_secret);
+    c.call("ListKmsInstances", &[]).await.unwrap();
+    kms.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_clients_of_an_instance_endpoint_are_capped_and_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let hsms = Hsms::start(&dir.path().join("hsm")).await;
+    let mut config = support::config(&dir.path().join("kms"), None, None);
+    short_limits(&mut config);
+    let kms = support::kms_with(config).await;
+    let c = support::client(&kms.server, &kms.access_key_id, &kms.access_key_secret);
+    let a = wire::access(&c, &hsms, &[], "127.0.0.0/8").await;
+    let body = encrypt_body(&a.aes);
+    let good = || http_request(&signed_headers(&a, "Encrypt", &body), &body);
+    // The instance handler's body timeout is the 30 s constant: no body drip here.
+    slow_clients_are_capped_and_cut_off(a.port, &a.ca_pem, &good, false).await;
+    let mut conn = connect(&a).await;
+    assert_eq!(exchange(&mut conn, &good()).await.status, 200);
+    kms.server.shutdown().await;
+    hsms.primary.shutdown().await;
+    hsms.member.shutdown().await;
+}
+
+/// TLS to the endpoint from a trusted proxy on loopback, for `client`.
+async fn via_proxy(
+    a: &Access,
+    client: &str,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
+    let mut tcp = TcpStream::connect(("127.0.0.1", a.port)).await?;
+    let header = strongroom_server::instance::proxy::encode(
+        client.parse().unwrap(),
+        "127.0.0.1:443".parse().unwrap(),
+    );
+    tcp.write_all(&header).await?;
+    wire::tls(tcp, &a.ca_pem).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_trusted_proxy_each_client_is_capped_not_the_proxy() {
+    let dir = tempfile::tempdir().unwrap();
+    let hsms = Hsms::start(&dir.path().join("hsm")).await;
+    let mut config = support::config(&dir.path().join("kms"), None, None);
+    config.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()];
+    config.limits.connections_per_source = 2;
+    let kms = support::kms_with(config).await;
+    let c = support::client(&kms.server, &kms.access_key_id, &kms.access_key_secret);
+    let a = wire::access(&c, &hsms, &[], "10.0.0.0/8").await;
+
+    // Two connections for one client fill its places; a third is closed.
+    let _first = via_proxy(&a, "10.1.2.3:5000").await.unwrap();
+    let _second = via_proxy(&a, "10.1.2.3:5001").await.unwrap();
+    assert!(
+        via_proxy(&a, "10.1.2.3:5002").await.is_err(),
+        "a third connection of one client behind the proxy was served"
+    );
+    // The proxy itself (all of these come from 127.0.0.1) is not capped: another client
+    // is served.
+    let mut other = via_proxy(&a, "10.9.9.9:5000").await.unwrap();
+    let body = encrypt_body(&a.aes);
+    let answer = exchange(
+        &mut other,
+        &http_request(&signed_headers(&a, "Encrypt", &body), &body),
+    )
+    .await;
+    assert_eq!(answer.status, 200);
+    kms.server.shutdown().await;
+    hsms.primary.shutdown().await;
+    hsms.member.shutdown().await;
+}
+
+/// How a row's request is sent.
+enum Sending {
+    /// The whole request.
+    Whole(Vec<u8>),
+    /// The request, then the write side closed (a body shorter than announced).
+    ThenClose(Vec<u8>),
+}
+
+/// One malformed request: name, what is sent, expected status and code, and (when the
+/// message matters to an SDK) the message.
+type Row = (String, Sending, u16, &'static str, Option<&'static str>);
+
+fn rfc1123(at: time::OffsetDateTime) -> String {
+    at.format(&time::format_description::well_known::Rfc2822)
+        .unwrap()
+        .replace(" +0000", " GMT")
+}
+
+fn rows(a: &Access, ec: &str) -> Vec<Row> {
+    let body = encrypt_body(&a.aes);
+    let signed = |api: &str, body: &[u8]| signed_headers(a, api, body);
+    let with = |f: &dyn Fn(&mut Headers)| {
+        let mut h = signed("Encrypt", &body);
+        f(&mut h);
+        Sending::Whole(http_request(&h, &body))
+    };
+    let without = |name: &'static str| with(&move |h| h.retain(|(n, _)| n != name));
+    let twice = |name: &'static str| {
+        with(&move |h| {
+            let value = h.iter().find(|(n, _)| n == name).unwrap().1.clone();
+            h.push((name.to_owned(), value));
+        })
+    };
+    let call = |api: &str, body: Vec<u8>| Sending::Whole(http_request(&signed(api, &body), &body));
+    let now = time::OffsetDateTime::now_utc();
+    let mut rows: Vec<Row> = Vec::new();
+
+    // A body shorter than its Content-Length, then the end of the stream.
+    let mut truncated = http_request(&signed("Encrypt", &body), &body);
+    truncated.truncate(truncated.len() - 3);
+    rows.push((
+        "truncated body".into(),
+        Sending::ThenClose(truncated),
+        400,
+        "InvalidParameter",
+        None,
+    ));
+
+    // Body digest: a well-formed digest of other bytes, one not hex, none.
+    let other_digest = strongroom_proto::signature::content_sha256(b"other");
+    rows.push((
+        "content-sha256 of other bytes".into(),
+        with(&|h| set(h, "content-sha256", &other_digest)),
+        400,
+        "InvalidParam",
+        Some("The Param Content-SHA256 is invalid."),
+    ));
+    rows.push((
+        "content-sha256 not hex".into(),
+        with(&|h| set(h, "content-sha256", "not-a-digest")),
+        400,
+        "InvalidParam",
+        Some("The Param Content-SHA256 is invalid."),
+    ));
+    rows.push((
+        "no content-sha256".into(),
+        without("content-sha256"),
+        400,
+        "InvalidParam",
+        Some("The Param Content-SHA256 is invalid."),
+    ));
+
+    // Each other required header missing (client key id, date and authorization are in
+    // instance_wire).
+    rows.push((
+        "no content-type".into(),
+        without("content-type"),
+        415,
+        "InvalidContentType",
+        None,
+    ));
+    rows.push((
+        "no api version".into(),
+        without("x-kms-apiversion"),
+        400,
+        "InvalidApiVersion",
+        None,
+    ));
+    rows.push((
+        "no api name".into(),
+        without("x-kms-apiname"),
+        400,
+        "InvalidApiName",
+        None,
+    ));
+    rows.push((
+        "no signature method".into(),
+        without("x-kms-signaturemethod"),
+        400,
+        "InvalidParam",
+        Some("The Param x-kms-signaturemethod is invalid."),
+    ));
+
+    // Each header twice with the same value (the API name twice with two values is in
+    // instance_wire): ambiguous, refused.
+    for (name, code) in [
+        ("content-type", "InvalidParam"),
+        ("x-kms-apiversion", "InvalidParam"),
+        ("x-kms-signaturemethod", "InvalidParam"),
+        ("x-kms-acccesskeyid", "InvalidParam"),
+        ("date", "InvalidParam"),
+        ("content-sha256", "InvalidParam"),
+    ] {
+        rows.push((format!("{name} twice"), twice(name), 400, code, None));
+    }
+
+    // Dates: other formats, and skew ahead of the server (behind is in instance_wire).
+    for (label, date) in [
+        ("date in ISO 8601", now.date().to_string()),
+        ("date as a Unix time", now.unix_timestamp().to_string()),
+        (
+            "date with a numeric zone",
+            rfc1123(now).replace(" GMT", " +0800"),
+        ),
+        ("empty date", String::new()),
+    ] {
+        rows.push((
+            label.into(),
+            with(&|h| set(h, "date", &date)),
+            400,
+            "InvalidParam",
+            Some("The Param Date is invalid."),
+        ));
+    }
+    let ahead = rfc1123(now + time::Duration::minutes(16));
+    rows.push((
+        "date 16 minutes ahead".into(),
+        with(&|h| set(h, "date", &ahead)),
+        400,
+        "RequestTimeTooSkewed",
+        None,
+    ));
+
+    // API names no SDK sends.
+    for (label, name) in [
+        ("empty api name", ""),
+        ("api name in lower case", "encrypt"),
+        ("management action as api name", "CreateKey"),
+    ] {
+        rows.push((
+            label.into(),
+            with(&|h| set(h, "x-kms-apiname", name)),
+            400,
+            "InvalidApiName",
+            None,
+        ));
+    }
+
+    // Bodies that are not the API's message.
+    rows.push((
+        "truncated protobuf".into(),
+        call("Encrypt", body[..body.len() - 2].to_vec()),
+        400,
+        "InvalidParameter",
+        None,
+    ));
+    rows.push((
+        "field of the wrong wire type".into(),
+        // KeyId (field 1, a string) sent as a varint.
+        call("Encrypt", vec![0x08, 0x01]),
+        400,
+        "InvalidParameter",
+        None,
+    ));
+
+    // Keys used for what they cannot do (Sign and Hmac with an AES key are in
+    // instance_wire).
+    let verify = strongroom_proto::instance::encode(&dkms::VerifyRequest {
+        key_id: a.aes.clone(),
+        message: b"x".to_vec(),
+        signature: vec![0; 64],
+        ..Default::default()
+    });
+    rows.push((
+        "Verify with an AES key".into(),
+        call("Verify", verify),
+        400,
+        "UnsupportedOperation",
+        None,
+    ));
+    let public = strongroom_proto::instance::encode(&dkms::GetPublicKeyRequest {
+        key_id: a.aes.clone(),
+    });
+    rows.push((
+        "GetPublicKey of an AES key".into(),
+        call("GetPublicKey", public),
+        400,
+        "UnsupportedOperation",
+        None,
+    ));
+    rows.push((
+        "Encrypt with an EC signing key".into(),
+        call("Encrypt", encrypt_body(ec)),
+        400,
+        "UnsupportedOperation",
+        None,
+    ));
+    let data_key_ec = strongroom_proto::instance::encode(&dkms::GenerateDataKeyRequest {
+        key_id: ec.to_owned(),
+        ..Default::default()
+    });
+    rows.push((
+        "GenerateDataKey with an EC signing key".into(),
+        call("GenerateDataKey", data_key_ec),
+        400,
+        "UnsupportedOperation",
+        None,
+    ));
+
+    // Sizes out of range (1 << 30 for GenerateRandom is in instance_wire).
+    for (label, length) in [
+        ("GenerateRandom Length 1025", 1025),
+        ("GenerateRandom Length -1", -1),
+        ("GenerateRandom Length i32::MAX", i32::MAX),
+    ] {
+        let random = strongroom_proto::instance::encode(&dkms::GenerateRandomRequest { length });
+        rows.push((
+            label.into(),
+            call("GenerateRandom", random),
+            400,
+            "InvalidParameter",
+            None,
+        ));
+    }
+    for (label, number_of_bytes) in [
+        ("GenerateDataKey NumberOfBytes 1025", 1025),
+        ("GenerateDataKey NumberOfBytes -1", -1),
+        ("GenerateDataKey NumberOfBytes 2^30", 1 << 30),
+        ("GenerateDataKey NumberOfBytes i32::MAX", i32::MAX),
+    ] {
+        let data_key = strongroom_proto::instance::encode(&dkms::GenerateDataKeyRequest {
+            key_id: a.aes.clone(),
+            number_of_bytes,
+            ..Default::default()
+        });
+        rows.push((
+            label.into(),
+            call("GenerateDataKey", data_key),
+            400,
+            "InvalidParameter",
+            None,
+        ));
+    }
+    rows
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_requests_table() {
+    let dir = tempfile::tempdir().unwrap();
+    let hsms = Hsms::start(&dir.path().join("hsm")).await;
+    let kms = support::kms(&dir.path().join("kms")).await;
+    let c = support::client(&kms.server, &kms.access_key_id, &kms.access_key_secret);
+    let a = wire::access(&c, &hsms, &[], "127.0.0.1").await;
+    let ec = c
+        .call(
+            "CreateKey",
+            &[
+                ("DKMSInstanceId", &a.instance),
+                ("KeySpec", "EC_P256"),
+                ("KeyUsage", "SIGN/VERIFY"),
+            ],
+        )
+        .await
+        .unwrap()["KeyMetadata"]["KeyId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let good = encrypt_body(&a.aes);
+    let mut failures = Vec::new();
+    for (name, send, status, code, message) in rows(&a, &ec) {
+        let mut conn = connect(&a).await;
+        let answer = match send {
+            Sending::Whole(request) => exchange(&mut conn, &request).await,
+            Sending::ThenClose(request) => {
+                conn.write_all(&request).await.unwrap();
+                conn.shutdown().await.unwrap();
+                wire::read_answer(&mut conn).await
+            }
+        };
+        let error: Option<dkms::Error> = prost_decode(&answer.body);
+        let got = (
+            answer.status,
+            error
+                .as_ref()
+                .map(|e| e.error_code.clone())
+                .unwrap_or_default(),
+        );
+        if got != (status, code.to_owned()) {
+            failures.push(format!("{name}: expected {status} {code}, got {got:?}"));
+        } else if let (Some(message), Some(error)) = (message, &error)
+            && error.error_message != message
+        {
+            failures.push(format!("{name}: message {:?}", error.error_message));
+        }
+        if let Some(error) = &error {
+            assert_eq!(error.status_code, i32::from(answer.status), "{name}");
+            assert!(!error.request_id.is_empty(), "{name}");
+        }
+        // The endpoint still serves, on a new connection.
+        let mut fresh = connect(&a).await;
+        let after = exchange(
+            &mut fresh,
+            &http_request(&signed_headers(&a, "Encrypt", &good), &good),
+        )
+        .await;
+        assert_eq!(after.status, 200, "after {name}");
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    kms.server.shutdown().await;
+    hsms.primary.shutdown().await;
+    hsms.member.shutdown().await;
+}
