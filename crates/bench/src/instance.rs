@@ -29,7 +29,8 @@
 //! message (distinct for `--payload-bytes` of 3 or more); GenerateDataKey and
 //! AdvanceGenerateDataKey carry it as `Aad`; Decrypt, Verify and AdvanceDecrypt carry
 //! distinct ciphertexts or signatures. GenerateRandom (only `Length`) and GetPublicKey
-//! (only `KeyId`) have nothing to vary: their pool repeats one body. The report says how
+//! (only `KeyId`) and GetSecretValue (only `SecretName`) have nothing to vary: their
+//! pool repeats one body. The report says how
 //! many distinct bodies the pool has.
 //!
 //! What it deliberately does not do: check the content of successful answers in the
@@ -100,11 +101,13 @@ pub enum InstanceApi {
     AdvanceGenerateDataKey,
     /// `Hash` of a `--payload-bytes` message.
     Hash,
+    /// `GetSecretValue` of the secret named by `--secret-name` (its current version).
+    GetSecretValue,
 }
 
 impl InstanceApi {
     /// Every API the load generator drives, in the order of the spec's table.
-    pub const ALL: [Self; 11] = [
+    pub const ALL: [Self; 12] = [
         Self::Encrypt,
         Self::Decrypt,
         Self::Sign,
@@ -116,6 +119,7 @@ impl InstanceApi {
         Self::AdvanceDecrypt,
         Self::AdvanceGenerateDataKey,
         Self::Hash,
+        Self::GetSecretValue,
     ];
 
     /// The API named `name` (the exact `x-kms-apiname` value), if it is one of
@@ -142,10 +146,12 @@ impl InstanceApi {
             Self::AdvanceDecrypt => ApiName::AdvanceDecrypt,
             Self::AdvanceGenerateDataKey => ApiName::AdvanceGenerateDataKey,
             Self::Hash => ApiName::Hash,
+            Self::GetSecretValue => ApiName::GetSecretValue,
         }
     }
 
-    /// Whether the request names a key (`--key-id` required).
+    /// Whether the request names a key or, for `GetSecretValue`, a secret (`--key-id`
+    /// or `--secret-name` required).
     fn needs_key(self) -> bool {
         !matches!(self, Self::GenerateRandom | Self::Hash)
     }
@@ -158,6 +164,7 @@ impl InstanceApi {
                 | Self::GetPublicKey
                 | Self::AdvanceDecrypt
                 | Self::AdvanceGenerateDataKey
+                | Self::GetSecretValue
         )
     }
 
@@ -195,7 +202,8 @@ pub struct Options {
     pub password_file: PathBuf,
     /// The API to load.
     pub api: InstanceApi,
-    /// Key id or alias (required except for GenerateRandom and Hash).
+    /// Key id or alias (required except for GenerateRandom and Hash); for
+    /// `GetSecretValue`, the secret's name.
     pub key_id: Option<String>,
     /// `Algorithm` to send (default: none, the server's default for the key).
     pub algorithm: Option<String>,
@@ -296,6 +304,9 @@ impl InstanceBench {
         }
         let api = options.api;
         match (&options.key_id, api.needs_key()) {
+            (None, true) if api == InstanceApi::GetSecretValue => {
+                return Err(invalid("secret-name", format!("{api} needs a secret")));
+            }
             (None, true) => return Err(invalid("key-id", format!("{api} needs a key"))),
             (Some(id), true) if id.trim().is_empty() => {
                 return Err(invalid("key-id", "must not be empty"));
@@ -372,7 +383,7 @@ mod tests {
             assert_eq!(api.to_string(), api.as_str());
         }
         assert_eq!(InstanceApi::from_name("encrypt"), None);
-        assert_eq!(InstanceApi::from_name("GetSecretValue"), None);
+        assert_eq!(InstanceApi::from_name("Hmac"), None);
     }
 
     #[test]

@@ -139,12 +139,16 @@ pub struct InstanceBenchArgs {
     #[arg(long, value_name = "FILE")]
     pub password_file: std::path::PathBuf,
     /// The API to load: Encrypt, Decrypt, Sign, Verify, GenerateRandom, GenerateDataKey,
-    /// GetPublicKey, AdvanceEncrypt, AdvanceDecrypt, AdvanceGenerateDataKey or Hash.
+    /// GetPublicKey, AdvanceEncrypt, AdvanceDecrypt, AdvanceGenerateDataKey, Hash or
+    /// GetSecretValue.
     #[arg(long, value_name = "API", value_parser = parse_api)]
     pub api: InstanceApi,
-    /// Key id or alias (every API but GenerateRandom and Hash).
-    #[arg(long, value_name = "KEY")]
+    /// Key id or alias (every API but GenerateRandom, Hash and GetSecretValue).
+    #[arg(long, value_name = "KEY", conflicts_with = "secret_name")]
     pub key_id: Option<String>,
+    /// The secret GetSecretValue reads.
+    #[arg(long, value_name = "NAME")]
+    pub secret_name: Option<String>,
     /// The `Algorithm` to send (default: none, the key's default).
     #[arg(long, value_name = "NAME")]
     pub algorithm: Option<String>,
@@ -268,7 +272,7 @@ fn run_instance(args: InstanceBenchArgs) -> Result<(), BenchError> {
         client_key_file: args.client_key_file,
         password_file: args.password_file,
         api: args.api,
-        key_id: args.key_id,
+        key_id: args.key_id.or(args.secret_name),
         algorithm: args.algorithm,
         payload_bytes: args.payload_bytes,
         requests: args.requests,

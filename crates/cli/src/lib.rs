@@ -17,6 +17,27 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+/// Makes a closed standard output (`strongroom key list | head -1`) end the process the
+/// way it ends other command-line tools: quietly, with status 141 (128 + SIGPIPE), instead
+/// of a panic message and a backtrace. Rust ignores SIGPIPE, so the write fails and the
+/// standard library's print macros panic; this hook recognises that one panic and leaves
+/// every other to the default hook.
+pub fn quiet_on_closed_stdout() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default(info);
+    }));
+}
+
 /// Strongroom: a dedicated key management service in front of your own HSM cluster,
 /// wire-compatible with the official dedicated-KMS SDKs.
 #[derive(Debug, Parser)]

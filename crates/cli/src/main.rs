@@ -7,5 +7,6 @@
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> std::process::ExitCode {
+    strongroom_cli::quiet_on_closed_stdout();
     strongroom_cli::strongroom()
 }

@@ -125,6 +125,10 @@ impl Plan {
                 aad: counter(index),
             }),
             InstanceApi::GetPublicKey => encode(&dkms::GetPublicKeyRequest { key_id }),
+            InstanceApi::GetSecretValue => encode(&dkms::GetSecretValueRequest {
+                secret_name: key_id,
+                ..dkms::GetSecretValueRequest::default()
+            }),
             InstanceApi::Hash => encode(&dkms::HashRequest {
                 message: data(),
                 algorithm,
@@ -193,7 +197,12 @@ mod tests {
             let decoded = decode_body(api.api_name(), &first).unwrap();
             assert_eq!(decoded.api(), api.api_name());
             let second = plan.timed(1).unwrap();
-            let repeats = matches!(api, InstanceApi::GenerateRandom | InstanceApi::GetPublicKey);
+            let repeats = matches!(
+                api,
+                InstanceApi::GenerateRandom
+                    | InstanceApi::GetPublicKey
+                    | InstanceApi::GetSecretValue
+            );
             assert_eq!(first == second, repeats, "{api}");
         }
     }
