@@ -19,6 +19,7 @@ mod postgres;
 mod secret_sql;
 mod secrets;
 mod sqlite;
+mod tag_sql;
 #[doc(hidden)]
 pub mod testsuite;
 

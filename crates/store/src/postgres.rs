@@ -17,6 +17,7 @@ mod access;
 mod keys;
 mod secrets;
 mod support;
+mod tags;
 
 use std::fmt;
 use std::ops::RangeInclusive;

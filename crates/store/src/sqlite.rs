@@ -4,6 +4,7 @@ mod access;
 mod infra;
 mod keys;
 mod secrets;
+mod tags;
 
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};

@@ -14,19 +14,18 @@
 //! Locks are always taken instance first, then key, as in `delete_instance`, so these
 //! transactions cannot deadlock one another.
 
-use std::collections::HashMap;
-
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
 
 use super::{
     PostgresStore, begin, commit, expect_one, get, get_one, map_conflict, map_err, page_params,
-    position, row_exists, snapshot, to_u64,
+    row_exists, snapshot, to_u64,
 };
 use crate::key_sql::{KEY_COLS, key_where};
+use crate::tag_sql::KEY_TAGS;
 use crate::{
     Alias, ImportParams, Key, KeyFilter, KeyState, KeyVersion, Page, PageOf, Result, StoreError,
-    Tag, VersionMaterial,
+    VersionMaterial,
 };
 
 type Param<'a> = &'a (dyn ToSql + Sync);
@@ -72,23 +71,8 @@ async fn query_keys(
     if keys.is_empty() {
         return Ok(keys);
     }
-    let ids: Vec<&str> = keys.iter().map(|k| k.id.as_str()).collect();
-    let rows = c
-        .query(
-            "SELECT key_id, tag_key, tag_value FROM key_tags WHERE key_id = ANY($1) \
-             ORDER BY key_id, position",
-            &[&ids],
-        )
-        .await
-        .map_err(map_err("key tags"))?;
-    let mut tags: HashMap<String, Vec<Tag>> = HashMap::new();
-    for r in &rows {
-        const W: &str = "key tag";
-        tags.entry(get(r, 0, W)?).or_default().push(Tag {
-            key: get(r, 1, W)?,
-            value: get(r, 2, W)?,
-        });
-    }
+    let owners: Vec<&str> = keys.iter().map(|k| k.id.as_str()).collect();
+    let mut tags = super::tags::load_all(c, &KEY_TAGS, &owners).await?;
     for k in &mut keys {
         k.tags = tags.remove(&k.id).unwrap_or_default();
     }
@@ -104,21 +88,6 @@ async fn load_key(c: &(impl GenericClient + Sync), id: &str) -> Result<Key> {
     .await?
     .pop()
     .ok_or_else(|| StoreError::NotFound(format!("key {id}")))
-}
-
-async fn store_tags(c: &(impl GenericClient + Sync), key_id: &str, tags: &[Tag]) -> Result<()> {
-    c.execute("DELETE FROM key_tags WHERE key_id = $1", &[&key_id])
-        .await
-        .map_err(map_err("key tags"))?;
-    for (i, t) in tags.iter().enumerate() {
-        c.execute(
-            "INSERT INTO key_tags (key_id, position, tag_key, tag_value) VALUES ($1, $2, $3, $4)",
-            &[&key_id, &position(i)?, &t.key, &t.value],
-        )
-        .await
-        .map_err(map_err("key tag"))?;
-    }
-    Ok(())
 }
 
 /// Locks the instance row until the transaction ends; [`StoreError::NotFound`] if absent.
@@ -234,7 +203,7 @@ async fn cas_update(c: &(impl GenericClient + Sync), k: &Key) -> Result<String> 
             StoreError::NotFound(format!("key {}", k.id))
         });
     };
-    store_tags(c, &k.id, &k.tags).await?;
+    super::tags::store(c, &KEY_TAGS, &k.id, &k.tags).await?;
     get(&row, 0, "key")
 }
 
@@ -280,7 +249,7 @@ pub(super) async fn create_key(
     tx.execute(&insert, &params)
         .await
         .map_err(map_conflict("key", || format!("key {} exists", k.id)))?;
-    store_tags(&tx, &k.id, &k.tags).await?;
+    super::tags::store(&tx, &KEY_TAGS, &k.id, &k.tags).await?;
     insert_version(&tx, &k.id, &k.instance_id, first).await?;
     commit(tx).await
 }

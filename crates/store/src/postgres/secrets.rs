@@ -20,11 +20,12 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
 
 use super::{
-    PostgresStore, begin, commit, expect_one, get, map_conflict, map_err, page_params, position,
-    row_exists, snapshot, to_u64,
+    PostgresStore, begin, commit, expect_one, get, map_conflict, map_err, page_params, row_exists,
+    snapshot, to_u64,
 };
 use crate::secret_sql::{CURRENT_STAGE, SECRET_COLS, SECRET_VERSION_COLS, secret_where};
-use crate::{Page, PageOf, Result, Secret, SecretFilter, SecretVersion, StageOn, StoreError, Tag};
+use crate::tag_sql::SECRET_TAGS;
+use crate::{Page, PageOf, Result, Secret, SecretFilter, SecretVersion, StageOn, StoreError};
 
 type Param<'a> = &'a (dyn ToSql + Sync);
 
@@ -57,23 +58,8 @@ async fn query_secrets(
     if secrets.is_empty() {
         return Ok(secrets);
     }
-    let names: Vec<&str> = secrets.iter().map(|s| s.name.as_str()).collect();
-    let rows = c
-        .query(
-            "SELECT secret_name, tag_key, tag_value FROM secret_tags \
-             WHERE secret_name = ANY($1) ORDER BY secret_name, position",
-            &[&names],
-        )
-        .await
-        .map_err(map_err("secret tags"))?;
-    let mut tags: HashMap<String, Vec<Tag>> = HashMap::new();
-    for r in &rows {
-        const W: &str = "secret tag";
-        tags.entry(get(r, 0, W)?).or_default().push(Tag {
-            key: get(r, 1, W)?,
-            value: get(r, 2, W)?,
-        });
-    }
+    let owners: Vec<&str> = secrets.iter().map(|s| s.name.as_str()).collect();
+    let mut tags = super::tags::load_all(c, &SECRET_TAGS, &owners).await?;
     for s in &mut secrets {
         s.tags = tags.remove(&s.name).unwrap_or_default();
     }
@@ -89,22 +75,6 @@ async fn load_secret(c: &(impl GenericClient + Sync), name: &str) -> Result<Secr
     .await?
     .pop()
     .ok_or_else(|| StoreError::NotFound(format!("secret {name}")))
-}
-
-async fn store_tags(c: &(impl GenericClient + Sync), name: &str, tags: &[Tag]) -> Result<()> {
-    c.execute("DELETE FROM secret_tags WHERE secret_name = $1", &[&name])
-        .await
-        .map_err(map_err("secret tags"))?;
-    for (i, t) in tags.iter().enumerate() {
-        c.execute(
-            "INSERT INTO secret_tags (secret_name, position, tag_key, tag_value) \
-             VALUES ($1, $2, $3, $4)",
-            &[&name, &position(i)?, &t.key, &t.value],
-        )
-        .await
-        .map_err(map_err("secret tag"))?;
-    }
-    Ok(())
 }
 
 async fn exists(
@@ -235,7 +205,7 @@ pub(super) async fn create_secret(
         .map_err(map_conflict("secret", || {
             format!("secret {} exists", s.name)
         }))?;
-    store_tags(&tx, &s.name, &s.tags).await?;
+    super::tags::store(&tx, &SECRET_TAGS, &s.name, &s.tags).await?;
     insert_version(&tx, &s.name, first).await?;
     insert_stage(&tx, &s.name, CURRENT_STAGE, &first.version_id).await?;
     commit(tx).await
@@ -325,7 +295,7 @@ async fn cas_update(c: &(impl GenericClient + Sync), s: &Secret) -> Result<()> {
             StoreError::NotFound(format!("secret {}", s.name))
         });
     }
-    store_tags(c, &s.name, &s.tags).await
+    super::tags::store(c, &SECRET_TAGS, &s.name, &s.tags).await
 }
 
 pub(super) async fn update_secret(st: &PostgresStore, s: &Secret) -> Result<Secret> {

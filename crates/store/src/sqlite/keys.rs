@@ -7,11 +7,12 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use super::{expect_one, instance_exists, map_err, position, to_u64};
+use super::{expect_one, instance_exists, map_err, to_u64};
 use crate::key_sql::{KEY_COLS, key_where};
+use crate::tag_sql::KEY_TAGS;
 use crate::{
     Alias, ImportParams, Key, KeyFilter, KeyState, KeyVersion, Page, PageOf, Result, StoreError,
-    Tag, VersionMaterial,
+    VersionMaterial,
 };
 
 /// Decodes a row of [`KEY_COLS`] (without tags); the inner error is an unknown state.
@@ -57,39 +58,10 @@ fn query_keys(c: &Connection, sql: &str, args: impl rusqlite::Params) -> Result<
     keys.into_iter()
         .map(|k| {
             let mut k = k?;
-            k.tags = load_tags(c, &k.id)?;
+            k.tags = super::tags::load(c, &KEY_TAGS, &k.id)?;
             Ok(k)
         })
         .collect()
-}
-
-fn load_tags(c: &Connection, key_id: &str) -> Result<Vec<Tag>> {
-    let mut stmt = c
-        .prepare_cached(
-            "SELECT tag_key, tag_value FROM key_tags WHERE key_id = ?1 ORDER BY position",
-        )
-        .map_err(map_err("key tags"))?;
-    stmt.query_map([key_id], |r| {
-        Ok(Tag {
-            key: r.get(0)?,
-            value: r.get(1)?,
-        })
-    })
-    .and_then(Iterator::collect)
-    .map_err(map_err("key tags"))
-}
-
-fn store_tags(c: &Connection, key_id: &str, tags: &[Tag]) -> Result<()> {
-    c.execute("DELETE FROM key_tags WHERE key_id = ?1", [key_id])
-        .map_err(map_err("key tags"))?;
-    for (i, t) in tags.iter().enumerate() {
-        c.execute(
-            "INSERT INTO key_tags (key_id, position, tag_key, tag_value) VALUES (?1, ?2, ?3, ?4)",
-            params![key_id, position(i)?, t.key, t.value],
-        )
-        .map_err(map_err("key tag"))?;
-    }
-    Ok(())
 }
 
 pub(super) fn get_key(c: &Connection, id: &str) -> Result<Key> {
@@ -192,7 +164,7 @@ pub(super) fn create_key(
         StoreError::Conflict(_) => StoreError::Conflict(format!("key {} exists", k.id)),
         other => other,
     })?;
-    store_tags(c, &k.id, &k.tags)?;
+    super::tags::store(c, &KEY_TAGS, &k.id, &k.tags)?;
     insert_version(c, &k.id, &k.instance_id, first)
 }
 
@@ -268,7 +240,7 @@ fn cas_update(c: &Connection, k: &Key) -> Result<String> {
             StoreError::NotFound(format!("key {}", k.id))
         });
     };
-    store_tags(c, &k.id, &k.tags)?;
+    super::tags::store(c, &KEY_TAGS, &k.id, &k.tags)?;
     Ok(instance_id)
 }
 

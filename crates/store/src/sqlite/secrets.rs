@@ -7,9 +7,10 @@
 
 use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
 
-use super::{expect_one, instance_exists, map_err, position, to_u64};
+use super::{expect_one, instance_exists, map_err, to_u64};
 use crate::secret_sql::{CURRENT_STAGE, SECRET_COLS, SECRET_VERSION_COLS, secret_where};
-use crate::{Page, PageOf, Result, Secret, SecretFilter, SecretVersion, StageOn, StoreError, Tag};
+use crate::tag_sql::SECRET_TAGS;
+use crate::{Page, PageOf, Result, Secret, SecretFilter, SecretVersion, StageOn, StoreError};
 
 fn secret_row(r: &Row<'_>) -> rusqlite::Result<Secret> {
     Ok(Secret {
@@ -37,40 +38,10 @@ fn query_secrets(c: &Connection, sql: &str, args: impl rusqlite::Params) -> Resu
     secrets
         .into_iter()
         .map(|mut s| {
-            s.tags = load_tags(c, &s.name)?;
+            s.tags = super::tags::load(c, &SECRET_TAGS, &s.name)?;
             Ok(s)
         })
         .collect()
-}
-
-fn load_tags(c: &Connection, name: &str) -> Result<Vec<Tag>> {
-    let mut stmt = c
-        .prepare_cached(
-            "SELECT tag_key, tag_value FROM secret_tags WHERE secret_name = ?1 ORDER BY position",
-        )
-        .map_err(map_err("secret tags"))?;
-    stmt.query_map([name], |r| {
-        Ok(Tag {
-            key: r.get(0)?,
-            value: r.get(1)?,
-        })
-    })
-    .and_then(Iterator::collect)
-    .map_err(map_err("secret tags"))
-}
-
-fn store_tags(c: &Connection, name: &str, tags: &[Tag]) -> Result<()> {
-    c.execute("DELETE FROM secret_tags WHERE secret_name = ?1", [name])
-        .map_err(map_err("secret tags"))?;
-    for (i, t) in tags.iter().enumerate() {
-        c.execute(
-            "INSERT INTO secret_tags (secret_name, position, tag_key, tag_value) \
-             VALUES (?1, ?2, ?3, ?4)",
-            params![name, position(i)?, t.key, t.value],
-        )
-        .map_err(map_err("secret tag"))?;
-    }
-    Ok(())
 }
 
 fn exists(c: &Connection, sql: &str, args: impl rusqlite::Params, what: &str) -> Result<bool> {
@@ -183,7 +154,7 @@ pub(super) fn create_secret(
         StoreError::Conflict(_) => StoreError::Conflict(format!("secret {} exists", s.name)),
         other => other,
     })?;
-    store_tags(c, &s.name, &s.tags)?;
+    super::tags::store(c, &SECRET_TAGS, &s.name, &s.tags)?;
     insert_version(c, &s.name, first)?;
     insert_stage(c, &s.name, CURRENT_STAGE, &first.version_id)
 }
@@ -253,7 +224,7 @@ fn cas_update(c: &Connection, s: &Secret) -> Result<()> {
             StoreError::NotFound(format!("secret {}", s.name))
         });
     }
-    store_tags(c, &s.name, &s.tags)
+    super::tags::store(c, &SECRET_TAGS, &s.name, &s.tags)
 }
 
 pub(super) fn update_secret(c: &Connection, s: &Secret) -> Result<Secret> {
