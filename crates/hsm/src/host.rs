@@ -14,10 +14,9 @@
 //! the peers are listed KMS nodes whose pools keep connections open between requests
 //! (TCP keep-alive finds dead ones).
 
-use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use strongroom_proto::hsm::v1::{self as pb, error::Code};
@@ -30,6 +29,7 @@ use tokio_rustls::server::TlsStream;
 
 use crate::backend::{Backend, Op};
 use crate::error::HsmError;
+pub(crate) use crate::sources::Sources;
 
 /// Requests one connection may have in flight before the node stops reading from it.
 pub const MAX_IN_FLIGHT_PER_CONNECTION: usize = 1024;
@@ -45,47 +45,6 @@ pub const MAX_CONNECTIONS_PER_SOURCE: usize = 128;
 /// Time the rest of a frame (length prefix and body) may take once its first byte
 /// arrived: a peer cannot hold a frame's buffer by sending it a byte at a time.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The connections each source address holds on one port.
-#[derive(Debug, Default)]
-pub(crate) struct Sources(Mutex<HashMap<IpAddr, usize>>);
-
-/// One admitted connection's place in [`Sources`]; dropping it frees the place.
-#[derive(Debug)]
-pub(crate) struct SourceSlot(Arc<Sources>, IpAddr);
-
-impl Sources {
-    /// A place for one more connection from `source`, or `None` when it holds `cap`.
-    pub(crate) fn admit(self: &Arc<Self>, source: IpAddr, cap: usize) -> Option<SourceSlot> {
-        let source = source.to_canonical();
-        let mut open = self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let count = open.entry(source).or_insert(0);
-        if *count >= cap {
-            return None;
-        }
-        *count += 1;
-        Some(SourceSlot(Arc::clone(self), source))
-    }
-}
-
-impl Drop for SourceSlot {
-    fn drop(&mut self) {
-        let mut open = self
-            .0
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.1) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                open.remove(&self.1);
-            }
-        }
-    }
-}
 
 /// Where the host service finds the engine: ready, or the reason it is not.
 #[derive(Debug)]
@@ -454,29 +413,4 @@ async fn write_loop(
         writer.flush().await?;
     }
     writer.shutdown().await
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, reason = "tests")]
-
-    use super::*;
-
-    #[test]
-    fn sources_are_capped_and_freed() {
-        let sources = Arc::new(Sources::default());
-        let a: IpAddr = "192.0.2.1".parse().unwrap();
-        let first = sources.admit(a, 2).unwrap();
-        let _second = sources.admit(a, 2).unwrap();
-        assert!(sources.admit(a, 2).is_none());
-        // The IPv4-mapped form is the same address.
-        assert!(
-            sources
-                .admit("::ffff:192.0.2.1".parse().unwrap(), 2)
-                .is_none()
-        );
-        assert!(sources.admit("192.0.2.2".parse().unwrap(), 2).is_some());
-        drop(first);
-        assert!(sources.admit(a, 2).is_some());
-    }
 }

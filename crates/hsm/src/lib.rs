@@ -33,6 +33,7 @@ pub mod node;
 pub mod officer;
 pub mod pkcs11;
 pub mod software;
+pub mod sources;
 pub mod state;
 
 pub use backend::{Backend, Hsm, LocalHsm, Op, Reply};
