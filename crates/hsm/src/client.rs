@@ -9,7 +9,18 @@
 //! - **Health**: a task per node sends `Status` every [`ClusterConfig::health_interval`]
 //!   (and soon after a request failed there). A node is healthy when it answers and is
 //!   unsealed and synced; an unhealthy node gets no new requests but keeps being probed,
-//!   so it is used again once it is back.
+//!   so it is used again once it is back. A probe waits [`ClusterConfig::probe_timeout`]
+//!   for its answer; when it gets none, the node's connections that stayed silent since
+//!   the probe was sent are closed, so the requests waiting on them are retried on
+//!   another node at once instead of after the whole [`ClusterConfig::request_timeout`]:
+//!   a node that is partitioned away without a reset (a black hole: packets dropped,
+//!   connections held open) costs its requests at most about `health_interval +
+//!   probe_timeout`, well inside an SDK's 10-second read timeout. A request never opens
+//!   a connection to a node already found unhealthy (it would wait the whole connect
+//!   timeout if the node drops packets): it asks for an early probe, which reconnects,
+//!   and waits up to a second (at most `probe_timeout`) for one to find a node back. So
+//!   with every node down requests fail after about a second, and succeed again as soon
+//!   as a probe reaches a node that is back.
 //! - **Spread**: each request goes to the healthy node with the fewest requests in
 //!   flight (ties rotate), and there to the least busy connection.
 //! - **Failover**: a retryable failure (connection lost or refused, TLS handshake,
@@ -29,7 +40,7 @@ mod wire;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use rustls::pki_types::ServerName;
 use strongroom_proto::hsm::DEFAULT_MAX_FRAME_LEN;
@@ -50,10 +61,16 @@ pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Default time between health probes of a node.
 pub const DEFAULT_HEALTH_INTERVAL: Duration = Duration::from_secs(2);
+/// Default time a health probe (`Status`, answered at once by a live node) may wait for
+/// its answer.
+pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// Most connections per node a configuration may ask for.
 pub const MAX_CONNECTIONS_PER_NODE: usize = 64;
 /// Pause before a request visits a node it already tried, times the round.
 const ROUND_PAUSE: Duration = Duration::from_millis(25);
+/// Longest a request waits for a probe to find a node back when every node is
+/// unhealthy and none has a connection (at most the probe timeout), before it fails.
+const UNHEALTHY_WAIT: Duration = Duration::from_secs(1);
 
 /// Where one HSM node listens, and the name its certificate must carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,14 +136,18 @@ pub struct ClusterConfig {
     pub connect_timeout: Duration,
     /// Time between health probes of each node.
     pub health_interval: Duration,
+    /// How long a health probe waits for the node's `Status` answer. A probe without an
+    /// answer marks the node unhealthy and closes its silent connections, failing their
+    /// requests over to another node (see the module docs).
+    pub probe_timeout: Duration,
     /// Attempts per request, the first included, across all nodes.
     pub max_attempts: u32,
 }
 
 impl ClusterConfig {
     /// The defaults: [`DEFAULT_CONNECTIONS_PER_NODE`], [`DEFAULT_REQUEST_TIMEOUT`],
-    /// [`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_HEALTH_INTERVAL`], and two attempts per
-    /// node (at least 3).
+    /// [`DEFAULT_CONNECT_TIMEOUT`], [`DEFAULT_HEALTH_INTERVAL`],
+    /// [`DEFAULT_PROBE_TIMEOUT`], and two attempts per node (at least 3).
     pub fn new(nodes: Vec<NodeAddress>, tls: Arc<rustls::ClientConfig>) -> Self {
         let max_attempts = u32::try_from(nodes.len().saturating_mul(2))
             .unwrap_or(u32::MAX)
@@ -138,6 +159,7 @@ impl ClusterConfig {
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             health_interval: DEFAULT_HEALTH_INTERVAL,
+            probe_timeout: DEFAULT_PROBE_TIMEOUT,
             max_attempts,
         }
     }
@@ -155,6 +177,7 @@ impl ClusterConfig {
             ("request timeout", self.request_timeout),
             ("connect timeout", self.connect_timeout),
             ("health interval", self.health_interval),
+            ("probe timeout", self.probe_timeout),
         ] {
             if value.is_zero() {
                 return Err(HsmError::invalid(format!("the {name} must not be zero")));
@@ -196,6 +219,7 @@ pub struct ClusterClient {
 struct Inner {
     nodes: Vec<Arc<Node>>,
     max_attempts: u32,
+    probe_timeout: Duration,
     max_frame_len: usize,
     next: AtomicUsize,
     closed: AtomicBool,
@@ -217,6 +241,7 @@ impl ClusterClient {
             connect_timeout: config.connect_timeout,
             request_timeout: config.request_timeout,
             health_interval: config.health_interval,
+            probe_timeout: config.probe_timeout,
             max_frame_len: DEFAULT_MAX_FRAME_LEN,
         };
         let nodes: Vec<Arc<Node>> = config
@@ -240,6 +265,7 @@ impl ClusterClient {
             inner: Arc::new(Inner {
                 nodes,
                 max_attempts: config.max_attempts,
+                probe_timeout: config.probe_timeout,
                 max_frame_len: DEFAULT_MAX_FRAME_LEN,
                 next: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
@@ -288,7 +314,9 @@ impl Inner {
         let mut tried: Vec<bool> = Vec::new();
         let mut failures: Vec<(usize, HsmError)> = Vec::new();
         let mut round: u32 = 0;
-        for _ in 0..self.max_attempts {
+        let mut attempts: u32 = 0;
+        let started = Instant::now();
+        while attempts < self.max_attempts {
             if self.closed.load(Ordering::Acquire) {
                 return Err(HsmError::new(
                     Code::Unavailable,
@@ -311,6 +339,28 @@ impl Inner {
             let Some(node) = self.nodes.get(index) else {
                 break;
             };
+            if tried.is_empty() {
+                tried = vec![false; self.nodes.len()];
+            }
+            if let Some(slot) = tried.get_mut(index) {
+                *slot = true;
+            }
+            if !node.is_usable() && !node.has_live_connection() {
+                // Every node is unhealthy (or this one would not have been picked) and
+                // this one has no connection. Connecting here would hold the request
+                // for the whole connect timeout if the node drops packets, so the
+                // request asks for a probe now and goes round the nodes again (the
+                // rounds' pauses) for up to `UNHEALTHY_WAIT` (or `probe_timeout` if
+                // shorter), in case a probe finds a node back (one that was only slow,
+                // or has restarted); then it fails. Not an attempt: nothing was sent.
+                node.probe_soon();
+                failures.push((index, node.unhealthy_error()));
+                if started.elapsed() >= self.probe_timeout.min(UNHEALTHY_WAIT) {
+                    break;
+                }
+                continue;
+            }
+            attempts = attempts.saturating_add(1);
             match node.call(&request).await {
                 Ok(reply) => return Ok(reply),
                 Err(error) if error.is_retryable() => {
@@ -321,12 +371,6 @@ impl Inner {
                         "HSM request failed; trying another node"
                     );
                     node.note_failure(&error);
-                    if tried.is_empty() {
-                        tried = vec![false; self.nodes.len()];
-                    }
-                    if let Some(slot) = tried.get_mut(index) {
-                        *slot = true;
-                    }
                     failures.push((index, error));
                 }
                 Err(error) => return Err(error),
@@ -393,6 +437,15 @@ impl Inner {
         )
     }
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "tests: an unexpected error should fail the test loudly"
+)]
+#[path = "client_tests.rs"]
+mod black_hole_tests;
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "tests")]

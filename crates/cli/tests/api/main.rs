@@ -12,7 +12,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 mod access;
+mod crash;
 mod hsm;
+mod hsm_faults;
 mod keys;
 mod mgmt;
 mod quickstart;

@@ -134,6 +134,12 @@ impl Connection {
         self.shared.closed.load(Ordering::Acquire)
     }
 
+    /// Whether nothing has been read on this connection since `instant` (a connection
+    /// opened later has not been silent since then).
+    pub(crate) fn silent_since(&self, instant: Instant) -> bool {
+        instant >= self.shared.opened && self.shared.silent_since(instant)
+    }
+
     /// Requests sent on this connection and not yet answered.
     pub(crate) fn in_flight(&self) -> usize {
         self.shared.in_flight.load(Ordering::Relaxed)

@@ -32,6 +32,7 @@ pub(crate) struct Timings {
     pub(crate) connect_timeout: Duration,
     pub(crate) request_timeout: Duration,
     pub(crate) health_interval: Duration,
+    pub(crate) probe_timeout: Duration,
     pub(crate) max_frame_len: usize,
 }
 
@@ -116,6 +117,28 @@ impl Node {
     /// Whether new requests should come here: healthy, or not checked yet.
     pub(crate) fn is_usable(&self) -> bool {
         self.state.load(Ordering::Relaxed) != UNHEALTHY
+    }
+
+    /// Asks the health task for a probe now (spaced by `MIN_PROBE_SPACING`).
+    pub(crate) fn probe_soon(&self) {
+        self.probe_now.notify_one();
+    }
+
+    /// Whether the node has an open connection.
+    pub(crate) fn has_live_connection(&self) -> bool {
+        self.slots.iter().any(|slot| slot.live().is_some())
+    }
+
+    /// The error of a request not sent to this unhealthy node, with the reason on
+    /// record.
+    pub(crate) fn unhealthy_error(&self) -> HsmError {
+        HsmError::new(
+            pb::error::Code::Unavailable,
+            format!(
+                "unhealthy, skipped until a health probe reaches it: {}",
+                self.record().reason
+            ),
+        )
     }
 
     pub(crate) fn in_flight(&self) -> usize {
@@ -219,18 +242,28 @@ impl Node {
         }
     }
 
-    /// One health probe: `Status` over a connection (opened if need be).
+    /// One health probe: `Status` over a connection (opened if need be), waiting
+    /// `probe_timeout` for the answer.
+    ///
+    /// A live node answers `Status` at once, even with slow operations running (it
+    /// serves a connection's requests concurrently), so a probe without an answer means
+    /// the node or the path to it is gone, possibly without a reset (a black hole).
+    /// Then every connection to the node that has read nothing since the probe was sent
+    /// is closed: the requests waiting on them fail with a retryable error and go to
+    /// another node now, instead of waiting out `request_timeout`. A connection that
+    /// is still delivering answers (a busy node) is left alone.
     async fn probe(&self) {
-        // A probe is an ordinary request: under load it queues behind the others, so
-        // it gets the same time, lest a busy node be declared unhealthy.
-        let timeout = self.timings.request_timeout;
+        let sent = Instant::now();
         let result = match self.connection(true).await {
             Ok(connection) => match EncodedRequest::new(Op::Status(pb::Status {}), usize::MAX) {
-                Ok(request) => connection.call(&request, timeout).await,
+                Ok(request) => connection.call(&request, self.timings.probe_timeout).await,
                 Err(e) => Err(e),
             },
             Err(e) => Err(e),
         };
+        if let Err(e) = &result {
+            self.close_silent_since(sent, &format!("health probe failed: {e}"));
+        }
         match result {
             Ok(Reply::Status(status)) => {
                 if status.sealed {
@@ -297,6 +330,31 @@ impl Node {
             in_flight: self.in_flight(),
             connections: self.slots.iter().filter(|s| s.live().is_some()).count(),
             status: record.status.clone(),
+        }
+    }
+
+    /// Closes the connections that have read nothing since `instant`, failing their
+    /// requests (retryably) with `reason`.
+    fn close_silent_since(&self, instant: Instant, reason: &str) {
+        for slot in &self.slots {
+            let Some(connection) = slot.live() else {
+                continue;
+            };
+            if connection.silent_since(instant) {
+                if connection.in_flight() > 0 {
+                    tracing::warn!(
+                        node = self.address.address,
+                        pending = connection.in_flight(),
+                        reason,
+                        "closing a silent HSM connection; its requests go to another node"
+                    );
+                }
+                // Closed, it is let go by the next look at the slot (`Slot::live`).
+                connection.close(&format!(
+                    "connection to {} lost: {reason}",
+                    self.address.address
+                ));
+            }
         }
     }
 
