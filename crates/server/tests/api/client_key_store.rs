@@ -110,37 +110,7 @@ async fn make_client_keys(kms: &Kms) -> Vec<Made> {
         .as_str()
         .unwrap()
         .to_owned();
-    c.call(
-        "CreateNetworkRule",
-        &[
-            ("Name", "net"),
-            ("Type", "Private"),
-            ("SourcePrivateIp", "10.0.0.0/8"),
-        ],
-    )
-    .await
-    .unwrap();
-    c.call(
-        "CreatePolicy",
-        &[
-            ("Name", "pol"),
-            ("KmsInstance", &instance),
-            (
-                "Permissions",
-                r#"["RbacPermission/Template/CryptoServiceKeyUser"]"#,
-            ),
-            ("Resources", r#"["key/*"]"#),
-            ("AccessControlRules", r#"{"NetworkRules":["net"]}"#),
-        ],
-    )
-    .await
-    .unwrap();
-    c.call(
-        "CreateApplicationAccessPoint",
-        &[("Name", "app"), ("Policies", r#"["pol"]"#)],
-    )
-    .await
-    .unwrap();
+    support::key_access_point(&c, &instance).await;
     let mut made = Vec::new();
     for password in ["Zq9-needle-pw-one", "Zq9-needle-pw-two", "Zq9_needle_pw_3"] {
         let answer = c

@@ -196,37 +196,7 @@ async fn two_nodes_racing_lose_no_update() {
     c.call("EnableKey", &[("KeyId", key)]).await.unwrap();
 
     // 4. Client keys: at most three per access point, ten asked for at once.
-    c.call(
-        "CreateNetworkRule",
-        &[
-            ("Name", "net"),
-            ("Type", "Private"),
-            ("SourcePrivateIp", "10.0.0.0/8"),
-        ],
-    )
-    .await
-    .unwrap();
-    c.call(
-        "CreatePolicy",
-        &[
-            ("Name", "pol"),
-            ("KmsInstance", &instance),
-            (
-                "Permissions",
-                r#"["RbacPermission/Template/CryptoServiceKeyUser"]"#,
-            ),
-            ("Resources", r#"["key/*"]"#),
-            ("AccessControlRules", r#"{"NetworkRules":["net"]}"#),
-        ],
-    )
-    .await
-    .unwrap();
-    c.call(
-        "CreateApplicationAccessPoint",
-        &[("Name", "app"), ("Policies", r#"["pol"]"#)],
-    )
-    .await
-    .unwrap();
+    support::key_access_point(c, &instance).await;
     let client_keys = race(&nodes, "CreateClientKey", 10, |_| {
         kv(&[("AapName", "app"), ("Password", "Racing-pw-1")])
     })

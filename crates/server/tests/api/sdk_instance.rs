@@ -169,25 +169,7 @@ async fn official_instance_sdk_against_an_instance_endpoint() {
         clients.insert(name.to_owned(), made);
     }
 
-    // The instance's CA file and endpoint, as a user gets them.
-    let got = c
-        .call("GetKmsInstance", &[("KmsInstanceId", &instance)])
-        .await
-        .unwrap();
-    let ca_file = files.join(format!("PrivateKmsCA_{instance}.pem"));
-    std::fs::write(
-        &ca_file,
-        got["KmsInstance"]["CaCertificateChainPem"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
-    let port = got["KmsInstance"]["InstanceApiPort"].as_u64().unwrap();
-    let endpoint = format!("127.0.0.1:{port}");
-    support::eventually("the instance endpoint", || async {
-        tokio::net::TcpStream::connect(&endpoint).await.is_ok()
-    })
-    .await;
+    let (ca_file, endpoint) = instance_endpoint(&c, &instance, &files).await;
 
     let output = tokio::process::Command::new(sdk_python())
         .arg(concat!(
@@ -293,6 +275,35 @@ pub(crate) async fn create_key(
         .as_str()
         .unwrap()
         .to_owned()
+}
+
+/// The instance's CA file (`PrivateKmsCA_<id>.pem`, written in `dir`) and endpoint
+/// (`127.0.0.1:<InstanceApiPort>`), as a user gets them, once the endpoint accepts
+/// connections.
+pub(crate) async fn instance_endpoint(
+    c: &ManagementClient,
+    instance: &str,
+    dir: &Path,
+) -> (std::path::PathBuf, String) {
+    let got = c
+        .call("GetKmsInstance", &[("KmsInstanceId", instance)])
+        .await
+        .unwrap();
+    let ca_file = dir.join(format!("PrivateKmsCA_{instance}.pem"));
+    std::fs::write(
+        &ca_file,
+        got["KmsInstance"]["CaCertificateChainPem"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    let port = got["KmsInstance"]["InstanceApiPort"].as_u64().unwrap();
+    let endpoint = format!("127.0.0.1:{port}");
+    support::eventually("the instance endpoint", || async {
+        tokio::net::TcpStream::connect(&endpoint).await.is_ok()
+    })
+    .await;
+    (ca_file, endpoint)
 }
 
 /// A client key of access point `aap`, saved as the console saves it; `{key_file,

@@ -15,7 +15,9 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use crate::client_key_store::{postgres_text, read_all};
-use crate::sdk_instance::{capture_logs, client_key_files, create_key, sdk_python};
+use crate::sdk_instance::{
+    capture_logs, client_key_files, create_key, instance_endpoint, sdk_python,
+};
 use crate::support::{self, Hsms, Kms};
 
 const KEY_USER: &str = "RbacPermission/Template/CryptoServiceKeyUser";
@@ -151,26 +153,7 @@ async fn run(kms: &Kms, hsms: &Hsms, dir: &Path) -> Vec<Vec<u8>> {
             client_key_files(&c, name, None, &files).await,
         );
     }
-    let got = c
-        .call("GetKmsInstance", &[("KmsInstanceId", &instance)])
-        .await
-        .unwrap();
-    let ca_file = files.join(format!("PrivateKmsCA_{instance}.pem"));
-    std::fs::write(
-        &ca_file,
-        got["KmsInstance"]["CaCertificateChainPem"]
-            .as_str()
-            .unwrap(),
-    )
-    .unwrap();
-    let endpoint = format!(
-        "127.0.0.1:{}",
-        got["KmsInstance"]["InstanceApiPort"].as_u64().unwrap()
-    );
-    support::eventually("the instance endpoint", || async {
-        tokio::net::TcpStream::connect(&endpoint).await.is_ok()
-    })
-    .await;
+    let (ca_file, endpoint) = instance_endpoint(&c, &instance, &files).await;
 
     // 3. The instance SDK.
     let output = tokio::process::Command::new(sdk_python())

@@ -105,6 +105,42 @@ pub async fn connected_instance(
     instance
 }
 
+/// An access point `app` with policy `pol` (the key permission on `key/*` of `instance`)
+/// and network rule `net` (10.0.0.0/8).
+pub async fn key_access_point(c: &ManagementClient, instance: &str) {
+    c.call(
+        "CreateNetworkRule",
+        &[
+            ("Name", "net"),
+            ("Type", "Private"),
+            ("SourcePrivateIp", "10.0.0.0/8"),
+        ],
+    )
+    .await
+    .unwrap();
+    c.call(
+        "CreatePolicy",
+        &[
+            ("Name", "pol"),
+            ("KmsInstance", instance),
+            (
+                "Permissions",
+                r#"["RbacPermission/Template/CryptoServiceKeyUser"]"#,
+            ),
+            ("Resources", r#"["key/*"]"#),
+            ("AccessControlRules", r#"{"NetworkRules":["net"]}"#),
+        ],
+    )
+    .await
+    .unwrap();
+    c.call(
+        "CreateApplicationAccessPoint",
+        &[("Name", "app"), ("Policies", r#"["pol"]"#)],
+    )
+    .await
+    .unwrap();
+}
+
 /// `n` consecutive free loopback ports, as `FIRST-LAST` (instance endpoints of nodes in
 /// tests that run at the same time must not meet).
 pub fn free_port_range(n: u16) -> String {
