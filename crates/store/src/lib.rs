@@ -13,6 +13,7 @@ mod access;
 mod endpoints;
 mod key_sql;
 mod keys;
+mod listing;
 mod migrations;
 mod model;
 mod postgres;

@@ -3,6 +3,7 @@
 mod access;
 mod infra;
 mod keys;
+mod listing;
 mod secrets;
 mod tags;
 

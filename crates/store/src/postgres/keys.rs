@@ -14,21 +14,19 @@
 //! Locks are always taken instance first, then key, as in `delete_instance`, so these
 //! transactions cannot deadlock one another.
 
-use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
 
 use super::{
-    PostgresStore, begin, commit, expect_one, get, get_one, map_conflict, map_err, page_params,
-    row_exists, snapshot, to_u64,
+    Param, PostgresStore, begin, commit, counted_page, expect_one, get, get_one, map_conflict,
+    map_err, page_params, row_exists, snapshot, to_u64,
 };
 use crate::key_sql::{KEY_COLS, key_where};
+use crate::listing::Listing;
 use crate::tag_sql::KEY_TAGS;
 use crate::{
     Alias, ImportParams, Key, KeyFilter, KeyState, KeyVersion, Page, PageOf, Result, StoreError,
     VersionMaterial,
 };
-
-type Param<'a> = &'a (dyn ToSql + Sync);
 
 /// Decodes a row of [`KEY_COLS`] (without tags).
 fn key_from(r: &Row) -> Result<Key> {
@@ -268,33 +266,19 @@ pub(super) async fn list_keys(
     page: Page,
 ) -> Result<PageOf<Key>> {
     let w = key_where(filter, |n| format!("${n}"));
-    let [limit, offset] = page_params(page);
-    let n = w.args.len();
-    let mut params: Vec<Param<'_>> = Vec::with_capacity(n + 2);
-    for a in &w.args {
-        params.push(a);
-    }
+    let list = Listing {
+        cols: KEY_COLS,
+        from: "keys k",
+        where_sql: &w.sql,
+        order: "k.created_at, k.id COLLATE \"C\"",
+        args: w.args.len(),
+        what: "keys",
+    };
+    let limit_offset = page_params(page);
     let mut conn = s.conn().await?;
     let tx = snapshot(&mut conn).await?;
-    let row = tx
-        .query_one(&format!("SELECT COUNT(*) FROM keys k {}", w.sql), &params)
-        .await
-        .map_err(map_err("keys"))?;
-    let total = to_u64(get(&row, 0, "keys")?, "count")?;
-    params.push(&limit);
-    params.push(&offset);
-    let items = query_keys(
-        &tx,
-        &format!(
-            "SELECT {KEY_COLS} FROM keys k {} ORDER BY k.created_at, k.id COLLATE \"C\" \
-             LIMIT ${} OFFSET ${}",
-            w.sql,
-            n + 1,
-            n + 2
-        ),
-        &params,
-    )
-    .await?;
+    let (total, params, sql) = counted_page(&tx, &list, &w.args, &limit_offset).await?;
+    let items = query_keys(&tx, &sql, &params).await?;
     commit(tx).await?;
     Ok(PageOf { items, total })
 }

@@ -16,18 +16,16 @@
 
 use std::collections::HashMap;
 
-use tokio_postgres::types::ToSql;
 use tokio_postgres::{GenericClient, Row};
 
 use super::{
-    PostgresStore, begin, commit, expect_one, get, map_conflict, map_err, page_params, row_exists,
-    snapshot, to_u64,
+    Param, PostgresStore, begin, commit, counted_page, expect_one, get, map_conflict, map_err,
+    page_params, row_exists, snapshot, to_u64,
 };
+use crate::listing::Listing;
 use crate::secret_sql::{CURRENT_STAGE, SECRET_COLS, SECRET_VERSION_COLS, secret_where};
 use crate::tag_sql::SECRET_TAGS;
 use crate::{Page, PageOf, Result, Secret, SecretFilter, SecretVersion, StageOn, StoreError};
-
-type Param<'a> = &'a (dyn ToSql + Sync);
 
 /// Decodes a row of [`SECRET_COLS`] (without tags).
 fn secret_from(r: &Row) -> Result<Secret> {
@@ -229,36 +227,19 @@ pub(super) async fn list_secrets(
         |n| format!("${n}"),
         |h, n| format!("strpos({h}, {n}) > 0"),
     );
-    let [limit, offset] = page_params(page);
-    let n = w.args.len();
-    let mut params: Vec<Param<'_>> = Vec::with_capacity(n + 2);
-    for a in &w.args {
-        params.push(a);
-    }
+    let list = Listing {
+        cols: SECRET_COLS,
+        from: "secrets s",
+        where_sql: &w.sql,
+        order: "s.created_at, s.name COLLATE \"C\"",
+        args: w.args.len(),
+        what: "secrets",
+    };
+    let limit_offset = page_params(page);
     let mut conn = st.conn().await?;
     let tx = snapshot(&mut conn).await?;
-    let row = tx
-        .query_one(
-            &format!("SELECT COUNT(*) FROM secrets s {}", w.sql),
-            &params,
-        )
-        .await
-        .map_err(map_err("secrets"))?;
-    let total = to_u64(get(&row, 0, "secrets")?, "count")?;
-    params.push(&limit);
-    params.push(&offset);
-    let items = query_secrets(
-        &tx,
-        &format!(
-            "SELECT {SECRET_COLS} FROM secrets s {} ORDER BY s.created_at, s.name COLLATE \"C\" \
-             LIMIT ${} OFFSET ${}",
-            w.sql,
-            n + 1,
-            n + 2
-        ),
-        &params,
-    )
-    .await?;
+    let (total, params, sql) = counted_page(&tx, &list, &w.args, &limit_offset).await?;
+    let items = query_secrets(&tx, &sql, &params).await?;
     commit(tx).await?;
     Ok(PageOf { items, total })
 }

@@ -6,8 +6,11 @@ use std::ops::RangeInclusive;
 use deadpool_postgres::Object;
 use tokio_postgres::config::Host;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::FromSql;
+use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{GenericClient, IsolationLevel, Row, Transaction};
+
+/// A query parameter.
+pub(super) type Param<'a> = &'a (dyn ToSql + Sync);
 
 use crate::endpoints;
 use crate::{
@@ -374,4 +377,27 @@ pub(super) async fn instance_port(
     .map_err(map_err("instance endpoint"))?;
     commit(tx).await?;
     Ok(port)
+}
+
+/// For one page of `list`, inside the caller's snapshot `tx`: the total, and the page
+/// query with its parameters (`args` for the filter's placeholders, then `limit_offset`).
+pub(super) async fn counted_page<'a>(
+    tx: &Transaction<'_>,
+    list: &crate::listing::Listing<'_>,
+    args: &'a [String],
+    limit_offset: &'a [i64; 2],
+) -> Result<(u64, Vec<Param<'a>>, String)> {
+    let mut params: Vec<Param<'a>> = Vec::with_capacity(args.len() + 2);
+    for a in args {
+        params.push(a);
+    }
+    let row = tx
+        .query_one(&list.count(), &params)
+        .await
+        .map_err(map_err(list.what))?;
+    let total = to_u64(get(&row, 0, list.what)?, "count")?;
+    for v in limit_offset {
+        params.push(v);
+    }
+    Ok((total, params, list.select(|n| format!("${n}"))))
 }

@@ -5,10 +5,11 @@
 //! write lock first, so a check and the write it guards (the key quota, a key's version)
 //! cannot interleave with another writer.
 
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{expect_one, instance_exists, map_err, to_u64};
 use crate::key_sql::{KEY_COLS, key_where};
+use crate::listing::Listing;
 use crate::tag_sql::KEY_TAGS;
 use crate::{
     Alias, ImportParams, Key, KeyFilter, KeyState, KeyVersion, Page, PageOf, Result, StoreError,
@@ -170,34 +171,15 @@ pub(super) fn create_key(
 
 pub(super) fn list_keys(c: &Connection, filter: &KeyFilter, page: Page) -> Result<PageOf<Key>> {
     let w = key_where(filter, |n| format!("?{n}"));
-    let (limit, offset) = page.limit_offset();
-    let n = w.args.len();
-    let items = query_keys(
-        c,
-        &format!(
-            "SELECT {KEY_COLS} FROM keys k {} ORDER BY k.created_at, k.id LIMIT ?{} OFFSET ?{}",
-            w.sql,
-            n + 1,
-            n + 2
-        ),
-        params_from_iter(
-            w.args
-                .iter()
-                .map(|a| rusqlite::types::Value::Text(a.clone()))
-                .chain([limit, offset].map(rusqlite::types::Value::Integer)),
-        ),
-    )?;
-    let total: i64 = c
-        .query_row(
-            &format!("SELECT COUNT(*) FROM keys k {}", w.sql),
-            params_from_iter(&w.args),
-            |r| r.get(0),
-        )
-        .map_err(map_err("keys"))?;
-    Ok(PageOf {
-        items,
-        total: to_u64(total, "count")?,
-    })
+    let list = Listing {
+        cols: KEY_COLS,
+        from: "keys k",
+        where_sql: &w.sql,
+        order: "k.created_at, k.id",
+        args: w.args.len(),
+        what: "keys",
+    };
+    super::listing::page(c, &list, &w.args, page, query_keys)
 }
 
 /// The compare-and-set of [`crate::Store::update_key`]: writes the mutable fields and

@@ -5,9 +5,10 @@
 //! write lock first, so a check and the write it guards (the secret quota, a secret's
 //! version, the stage map) cannot interleave with another writer.
 
-use rusqlite::{Connection, OptionalExtension, Row, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{expect_one, instance_exists, map_err, to_u64};
+use crate::listing::Listing;
 use crate::secret_sql::{CURRENT_STAGE, SECRET_COLS, SECRET_VERSION_COLS, secret_where};
 use crate::tag_sql::SECRET_TAGS;
 use crate::{Page, PageOf, Result, Secret, SecretFilter, SecretVersion, StageOn, StoreError};
@@ -169,34 +170,16 @@ pub(super) fn list_secrets(
         |n| format!("?{n}"),
         |h, n| format!("instr({h}, {n}) > 0"),
     );
-    let (limit, offset) = page.limit_offset();
-    let n = w.args.len();
-    let items = query_secrets(
-        c,
-        &format!(
-            "SELECT {SECRET_COLS} FROM secrets s {} ORDER BY s.created_at, s.name \
-             LIMIT ?{} OFFSET ?{}",
-            w.sql,
-            n + 1,
-            n + 2
-        ),
-        params_from_iter(
-            w.args
-                .iter()
-                .map(|a| rusqlite::types::Value::Text(a.clone()))
-                .chain([limit, offset].map(rusqlite::types::Value::Integer)),
-        ),
-    )?;
-    let total: i64 = c
-        .query_row(
-            &format!("SELECT COUNT(*) FROM secrets s {}", w.sql),
-            params_from_iter(&w.args),
-            |r| r.get(0),
-        )
-        .map_err(map_err("secrets"))?;
-    Ok(PageOf {
-        items,
-        total: to_u64(total, "count")?,
+    let list = Listing {
+        cols: SECRET_COLS,
+        from: "secrets s",
+        where_sql: &w.sql,
+        order: "s.created_at, s.name",
+        args: w.args.len(),
+        what: "secrets",
+    };
+    super::listing::page(c, &list, &w.args, page, |c, sql, p| {
+        query_secrets(c, sql, p)
     })
 }
 
