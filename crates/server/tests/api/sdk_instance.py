@@ -23,56 +23,18 @@ import hashlib
 import json
 import os
 import time
-import traceback
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, utils as asym_utils
 from gmssl import sm2 as gm_sm2
-from openapi.models import Config
 from openapi_util.models import RuntimeOptions
-from sdk.client import Client
 from sdk import models as m
 
-E = os.environ
-CLIENTS = json.loads(E["SR_CLIENTS"])
+from dkms_support import CLIENTS, E, NO_RETRY, check, client, out, refusal, section
+
 KEYS = json.loads(E["SR_KEYS"])
-NO_RETRY = RuntimeOptions(autoretry=False)
 MISSING_KEY = "key-" + "0" * 24
-
-out = {"checks": {}, "refusals": {}, "errors": {}, "facts": {}}
-
-
-def client(name, key_file=None, password=None):
-    spec = CLIENTS.get(name, {})
-    return Client(Config(endpoint=E["SR_ENDPOINT"], ca_file_path=E["SR_CA"],
-                         client_key_file=key_file or spec["key_file"],
-                         password=password or spec["password"]))
-
-
-def check(name, value):
-    out["checks"][name] = bool(value)
-
-
-def refusal(name, call):
-    try:
-        call()
-        out["refusals"][name] = {"code": "OK"}
-    except Exception as e:  # TeaException / UnretryableException
-        data = getattr(e, "data", None) or {}
-        out["refusals"][name] = {"code": getattr(e, "code", None),
-                                 "status": data.get("httpCode"),
-                                 "message": str(getattr(e, "message", e))[:200]}
-
-
-def section(name):
-    def run(body):
-        try:
-            body()
-        except Exception:
-            out["errors"][name] = traceback.format_exc()
-        return body
-    return run
 
 
 def key(spec, usage):

@@ -10,51 +10,13 @@ sdk_secrets.py printed).
 """
 import base64
 import json
-import os
 import time
-import traceback
 
-from openapi.models import Config
-from openapi_util.models import RuntimeOptions
-from sdk.client import Client
 from sdk import models as m
 
-E = os.environ
-CLIENTS = json.loads(E["SR_CLIENTS"])
+from dkms_support import E, NO_RETRY, check, client, out, refusal, section
+
 FACTS = json.loads(E["SR_FACTS"])
-NO_RETRY = RuntimeOptions(autoretry=False)
-out = {"checks": {}, "refusals": {}, "errors": {}}
-
-
-def client(name):
-    spec = CLIENTS[name]
-    return Client(Config(endpoint=E["SR_ENDPOINT"], ca_file_path=E["SR_CA"],
-                         client_key_file=spec["key_file"], password=spec["password"]))
-
-
-def check(name, value):
-    out["checks"][name] = bool(value)
-
-
-def refusal(name, call):
-    try:
-        call()
-        out["refusals"][name] = {"code": "OK"}
-    except Exception as e:  # TeaException / UnretryableException
-        data = getattr(e, "data", None) or {}
-        out["refusals"][name] = {"code": getattr(e, "code", None),
-                                 "status": data.get("httpCode"),
-                                 "message": str(getattr(e, "message", e))[:200]}
-
-
-def section(name):
-    def run(body):
-        try:
-            body()
-        except Exception:
-            out["errors"][name] = traceback.format_exc()
-        return body
-    return run
 
 
 def get(c, name, **kw):
