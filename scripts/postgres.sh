@@ -96,6 +96,8 @@ EOF
     local options="-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$socket"
     options+=" -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
     options+=" -c max_connections=300"
+    # The tests make and drop many small databases; keep the write-ahead log small.
+    options+=" -c max_wal_size=64MB -c min_wal_size=32MB"
     as_owner "$bindir/pg_ctl" -D "$data" -l "$dir/server.log" -w -t 60 start -o "$options" >/dev/null ||
         { tail -n 20 "$dir/server.log" >&2 || true; die "the server did not start (log: $dir/server.log)"; }
 

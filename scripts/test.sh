@@ -85,6 +85,19 @@ fi
 STRONGROOM_KMS_MGMT_PYTHON="$(pwd)/$mgmt_venv/bin/python"
 export STRONGROOM_KMS_MGMT_PYTHON
 
+# The test build is made once and run; incremental-compilation caches would add
+# gigabytes to target/ and help nobody here (a developer's own `cargo` keeps its own).
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+
+# The build, the lint and doc passes and the test databases need about 2.5 GB under
+# target/ on a clean clone; say so at once rather than fail with a full disk later.
+need_mb=2500
+mkdir -p target
+free_mb=$(df -Pm target | awk 'NR == 2 { print $4 }')
+if [ "${free_mb:-0}" -lt "$need_mb" ] && [ ! -d target/debug/deps ]; then
+    echo "warning: only ${free_mb} MB free for target/; a clean test build needs about ${need_mb} MB" >&2
+fi
+
 # 4. Style, lints, docs.
 say "cargo fmt --check"
 cargo fmt --all -- --check
