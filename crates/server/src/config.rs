@@ -34,6 +34,7 @@
 //! handshake_timeout_secs = 15
 //! header_timeout_secs = 15              # also how long an idle keep-alive connection lives
 //! body_timeout_secs = 30                # time to send a request body, every listener
+//! write_timeout_secs = 30               # a write to a client that reads nothing
 //! ```
 
 use std::net::{IpAddr, SocketAddr};
@@ -138,9 +139,12 @@ pub struct Limits {
     /// previous answer, so this is also the idle timeout.
     pub header_timeout: Duration,
     /// Time a client has to send a request's whole body, counted from the end of its
-    /// headers, on the management listener (an instance endpoint's handler uses
-    /// [`crate::http::BODY_TIMEOUT`]).
+    /// headers (management listener and instance endpoints).
     pub body_timeout: Duration,
+    /// Time a write to a client may wait without the client reading anything (every
+    /// listener, [`crate::stall`]): one that sends requests and never reads the answers
+    /// is cut off.
+    pub write_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -151,6 +155,7 @@ impl Default for Limits {
             handshake_timeout: crate::http::HANDSHAKE_TIMEOUT,
             header_timeout: crate::http::HEADER_TIMEOUT,
             body_timeout: crate::http::BODY_TIMEOUT,
+            write_timeout: crate::http::WRITE_TIMEOUT,
         }
     }
 }
@@ -217,6 +222,7 @@ struct LimitsFile {
     handshake_timeout_secs: Option<u64>,
     header_timeout_secs: Option<u64>,
     body_timeout_secs: Option<u64>,
+    write_timeout_secs: Option<u64>,
 }
 
 impl LimitsFile {
@@ -249,6 +255,11 @@ impl LimitsFile {
                 "body_timeout_secs",
                 self.body_timeout_secs,
                 defaults.body_timeout,
+            )?,
+            write_timeout: secs(
+                "write_timeout_secs",
+                self.write_timeout_secs,
+                defaults.write_timeout,
             )?,
         })
     }
@@ -582,7 +593,7 @@ mod tests {
         std::fs::write(
             &file,
             "[limits]\nconnections_per_source = 0\ncap_trusted_proxies = true\n\
-             header_timeout_secs = 5\n",
+             header_timeout_secs = 5\nwrite_timeout_secs = 7\n",
         )
         .unwrap();
         let c = Config::load(Some(&file), Overrides::default()).unwrap();
@@ -590,7 +601,11 @@ mod tests {
         assert!(c.limits.cap_trusted_proxies);
         assert_eq!(c.limits.header_timeout, Duration::from_secs(5));
         assert_eq!(c.limits.body_timeout, crate::http::BODY_TIMEOUT);
-        std::fs::write(&file, "[limits]\nbody_timeout_secs = 0\n").unwrap();
-        assert!(Config::load(Some(&file), Overrides::default()).is_err());
+        assert_eq!(c.limits.write_timeout, Duration::from_secs(7));
+        for zero in ["body_timeout_secs", "write_timeout_secs"] {
+            std::fs::write(&file, format!("[limits]\n{zero} = 0\n")).unwrap();
+            let e = Config::load(Some(&file), Overrides::default()).unwrap_err();
+            assert!(e.to_string().contains(zero), "{e}");
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! constants below; `docs/kms-node.md`, "Limits"): what a slow or flooding client can
 //! hold is bounded by the global and per-source connection caps, and each connection
 //! by the handshake, header (which hyper restarts for every request, so it is also the
-//! idle keep-alive timeout) and body timeouts.
+//! idle keep-alive timeout), body and write ([`crate::stall`]) timeouts.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -32,6 +32,7 @@ use crate::api::{self, Call, Params};
 use crate::app::{App, request_id};
 use crate::auth;
 use crate::error::ApiError;
+use crate::stall::WriteDeadline;
 
 /// Largest request body of the management API (an instance endpoint's is
 /// [`strongroom_proto::instance::MAX_BODY_LEN`], 3 MiB).
@@ -54,6 +55,9 @@ pub const MAX_CONNECTIONS: usize = 1024;
 /// (`connections_per_source`), so that one host cannot take all [`MAX_CONNECTIONS`]: a
 /// quarter of them, room for an application server's connection pool.
 pub const CONNECTIONS_PER_SOURCE: usize = 256;
+/// Default time a write to a client may wait without progress (`write_timeout_secs`):
+/// a client that sends requests and never reads the answers is cut off.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Largest buffer hyper keeps for a connection (request line and headers included).
 pub const MAX_BUF: usize = 64 * 1024;
 
@@ -102,10 +106,11 @@ pub async fn serve<S: Store + Clone>(
         };
         let app = Arc::clone(&app);
         let acceptor = acceptor.clone();
-        let handshake_timeout = limits.handshake_timeout;
+        let (handshake_timeout, write_timeout) = (limits.handshake_timeout, limits.write_timeout);
         tokio::spawn(async move {
             let _held = (permit, slot);
             let _ = stream.set_nodelay(true);
+            let stream = WriteDeadline::new(stream, write_timeout);
             match acceptor {
                 Some(acceptor) => {
                     match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {

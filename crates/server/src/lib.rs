@@ -31,6 +31,7 @@ pub mod network;
 pub mod node_key;
 pub mod secrets;
 pub mod server;
+pub mod stall;
 pub mod store;
 
 pub use config::{Config, Overrides};

@@ -24,6 +24,7 @@ use tracing::{debug, warn};
 
 use crate::app::App;
 use crate::http::{Sources, http1};
+use crate::stall::WriteDeadline;
 
 /// Upper bounds of the latency buckets, in seconds.
 pub const BUCKETS: [f64; 12] = [
@@ -279,7 +280,7 @@ pub async fn serve<S: Store + Clone>(
             continue;
         };
         let app = Arc::clone(&app);
-        let header_timeout = limits.header_timeout;
+        let (header_timeout, write_timeout) = (limits.header_timeout, limits.write_timeout);
         tokio::spawn(async move {
             let _held = (permit, slot);
             let service = hyper::service::service_fn(move |req: Request<hyper::body::Incoming>| {
@@ -287,7 +288,10 @@ pub async fn serve<S: Store + Clone>(
                 async move { Ok::<_, Infallible>(answer(&app, &req).await) }
             });
             if let Err(e) = http1(header_timeout)
-                .serve_connection(TokioIo::new(stream), service)
+                .serve_connection(
+                    TokioIo::new(WriteDeadline::new(stream, write_timeout)),
+                    service,
+                )
                 .await
             {
                 debug!(%peer, error = %e, "metrics connection ended with an error");

@@ -23,6 +23,7 @@ use super::handler;
 use super::proxy::{self, Source};
 use crate::app::App;
 use crate::http::{MAX_CONNECTIONS, SourceSlot, Sources, http1};
+use crate::stall::WriteDeadline;
 
 /// Accepts connections for `instance_id` until `stop` turns true.
 pub async fn serve<S: Store + Clone>(
@@ -84,6 +85,7 @@ pub async fn serve<S: Store + Clone>(
             } else {
                 None
             };
+            let stream = WriteDeadline::new(stream, app.config.limits.write_timeout);
             match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                 Ok(Ok(tls)) => connection(app, instance_id, TokioIo::new(tls), source, stop).await,
                 Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),

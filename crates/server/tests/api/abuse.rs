@@ -1,6 +1,6 @@
 //! Abuse of the listeners (`docs/kms-node.md`, "Limits"): slow and flooding clients are
 //! capped per source address and cut off by the handshake, header (every request, and
-//! idle keep-alive) and body timeouts while other clients are served; and malformed
+//! idle keep-alive), body and write timeouts while other clients are served; and malformed
 //! instance-API requests beyond `instance_wire`'s get their documented code, after each
 //! of which the endpoint still serves a good request on a new connection.
 //!
@@ -23,7 +23,7 @@ use crate::support_instance::{
 
 /// Connections one source may hold in these tests.
 const CAP: usize = 5;
-/// The handshake, header and body timeouts of these tests.
+/// The handshake, header, body and write timeouts of these tests.
 const SHORT: Duration = Duration::from_secs(3);
 /// How long a slow connection may live at most: its timeout plus slack for a busy machine.
 const CUT_OFF_WITHIN: Duration = Duration::from_secs(8);
@@ -37,11 +37,24 @@ fn short_limits(config: &mut Config) {
     config.limits.handshake_timeout = SHORT;
     config.limits.header_timeout = SHORT;
     config.limits.body_timeout = SHORT;
+    config.limits.write_timeout = SHORT;
 }
 
 /// TCP to `127.0.0.1:port` from `source`.
 async fn tcp_from(source: [u8; 4], port: u16) -> TcpStream {
     let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((source, 0))).unwrap();
+    socket
+        .connect(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .unwrap()
+}
+
+/// TCP to `127.0.0.1:port` from `source` with a small receive buffer, so that a client
+/// not reading fills it soon.
+async fn tcp_small_window(source: [u8; 4], port: u16) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
     socket.bind(SocketAddr::from((source, 0))).unwrap();
     socket
         .connect(SocketAddr::from(([127, 0, 0, 1], port)))
@@ -138,8 +151,13 @@ impl Loris {
 /// API, a signed `Encrypt` on an instance endpoint).
 type Good<'a> = dyn Fn() -> Vec<u8> + 'a;
 
-/// Opens the slow clients of `kinds` from [`SLOW`] to `port` (TLS checked with `ca_pem`).
-async fn open_slow(port: u16, ca_pem: &str, good: &Good<'_>, body_drip: bool) -> Vec<Loris> {
+/// An unsigned `GET /` of the management API: answered at once, with an error.
+fn management_get() -> Vec<u8> {
+    b"GET / HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 0\r\n\r\n".to_vec()
+}
+
+/// Opens one slow client of each kind from [`SLOW`] to `port` (TLS checked with `ca_pem`).
+async fn open_slow(port: u16, ca_pem: &str, good: &Good<'_>) -> Vec<Loris> {
     let mut slow = vec![Loris::NoHandshake(tcp_from(SLOW, port).await)];
     let tls = wire::tls(tcp_from(SLOW, port).await, ca_pem).await.unwrap();
     let (reader, writer) = tokio::io::split(tls);
@@ -157,14 +175,10 @@ async fn open_slow(port: u16, ca_pem: &str, good: &Good<'_>, body_drip: bool) ->
         reader,
         drip(writer, b"POST / HTTP/1.1\r\nx-slow: ".to_vec(), b'a'),
     ));
-    if body_drip {
-        let tls = wire::tls(tcp_from(SLOW, port).await, ca_pem).await.unwrap();
-        let (reader, writer) = tokio::io::split(tls);
-        let head = b"POST / HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 1000\r\n\r\n".to_vec();
-        slow.push(Loris::DrippedBody(reader, drip(writer, head, b'0')));
-    } else {
-        slow.push(Loris::NoHandshake(tcp_from(SLOW, port).await));
-    }
+    let tls = wire::tls(tcp_from(SLOW, port).await, ca_pem).await.unwrap();
+    let (reader, writer) = tokio::io::split(tls);
+    let head = b"POST / HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 1000\r\n\r\n".to_vec();
+    slow.push(Loris::DrippedBody(reader, drip(writer, head, b'0')));
     assert_eq!(slow.len(), CAP);
     slow
 }
@@ -175,10 +189,9 @@ async fn slow_clients_are_capped_and_cut_off(
     port: u16,
     ca_pem: &str,
     good: &Good<'_>,
-    body_drip: bool,
 ) -> Vec<(&'static str, Vec<u8>)> {
     let started = Instant::now();
-    let slow = open_slow(port, ca_pem, good, body_drip).await;
+    let slow = open_slow(port, ca_pem, good).await;
 
     // (a) One more from the same address: closed on accept, so no TLS.
     let refused = wire::tls(tcp_from(SLOW, port).await, ca_pem).await;
@@ -208,19 +221,21 @@ async fn slow_clients_are_capped_and_cut_off(
         started.elapsed()
     );
 
-    // Their places are free: the same address is served again.
-    let mut served = false;
+    served_again(port, ca_pem, good).await;
+    outcomes
+}
+
+/// [`SLOW`]'s places are free again: it is served within two seconds.
+async fn served_again(port: u16, ca_pem: &str, good: &Good<'_>) {
     for _ in 0..20 {
         if let Ok(mut tls) = wire::tls(tcp_from(SLOW, port).await, ca_pem).await {
             let answer = exchange(&mut tls, &good()).await;
             assert!(answer.status < 500, "status {}", answer.status);
-            served = true;
-            break;
+            return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(served, "the slow clients' address is still refused");
-    outcomes
+    panic!("the slow clients' address is still refused");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -230,10 +245,9 @@ async fn slow_clients_of_the_management_api_are_capped_and_cut_off() {
     short_limits(&mut config);
     let kms = support::kms_with(config).await;
     let ca_pem = std::fs::read_to_string(&kms.ca_file).unwrap();
-    let good = || b"GET / HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-length: 0\r\n\r\n".to_vec();
+    let good = management_get;
     let outcomes =
-        slow_clients_are_capped_and_cut_off(kms.server.local_addr.port(), &ca_pem, &good, true)
-            .await;
+        slow_clients_are_capped_and_cut_off(kms.server.local_addr.port(), &ca_pem, &good).await;
     // The dripped body is answered (an error, in the API's JSON) before the close.
     let (_, body) = outcomes
         .iter()
@@ -248,6 +262,55 @@ async fn slow_clients_of_the_management_api_are_capped_and_cut_off() {
     kms.server.shutdown().await;
 }
 
+/// A client that pipelines requests and never reads an answer holds its connection only
+/// until a write to it has waited the write timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_reads_its_answers_is_cut_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = support::config(&dir.path().join("kms"), None, None);
+    short_limits(&mut config);
+    config.limits.connections_per_source = 1;
+    let kms = support::kms_with(config).await;
+    let port = kms.server.local_addr.port();
+    let ca_pem = std::fs::read_to_string(&kms.ca_file).unwrap();
+    let good = management_get;
+
+    let started = Instant::now();
+    let tls = wire::tls(tcp_small_window(SLOW, port).await, &ca_pem)
+        .await
+        .unwrap();
+    let (mut reader, mut writer) = tokio::io::split(tls);
+    let requests = good().repeat(64);
+    let flood = tokio::spawn(async move {
+        let mut sent = 0usize;
+        while writer.write_all(&requests).await.is_ok() && writer.flush().await.is_ok() {
+            sent += 64;
+        }
+        sent
+    });
+    // It holds its address's one place meanwhile.
+    let refused = wire::tls(tcp_from(SLOW, port).await, &ca_pem).await;
+    assert!(refused.is_err(), "a second connection was served");
+
+    let sent = tokio::time::timeout(CUT_OFF_WITHIN * 2, flood)
+        .await
+        .expect("the server still reads a client that reads nothing")
+        .unwrap();
+    assert!(sent > 0);
+    let seen = closed_within(&mut reader, CUT_OFF_WITHIN)
+        .await
+        .expect("the connection is still open");
+    // What it was sent before the cut-off are answers.
+    assert!(seen.starts_with(b"HTTP/1.1 "), "{:?}", seen.get(..40));
+    assert!(
+        started.elapsed() < CUT_OFF_WITHIN * 2,
+        "cut off after {:?}",
+        started.elapsed()
+    );
+    served_again(port, &ca_pem, &good).await;
+    kms.server.shutdown().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_clients_of_an_instance_endpoint_are_capped_and_cut_off() {
     let dir = tempfile::tempdir().unwrap();
@@ -259,8 +322,14 @@ async fn slow_clients_of_an_instance_endpoint_are_capped_and_cut_off() {
     let a = wire::access(&c, &hsms, &[], "127.0.0.0/8").await;
     let body = encrypt_body(&a.aes);
     let good = || http_request(&signed_headers(&a, "Encrypt", &body), &body);
-    // The instance handler's body timeout is the 30 s constant: no body drip here.
-    slow_clients_are_capped_and_cut_off(a.port, &a.ca_pem, &good, false).await;
+    let outcomes = slow_clients_are_capped_and_cut_off(a.port, &a.ca_pem, &good).await;
+    // The dripped body is answered (the protobuf error the SDKs read) before the close.
+    let (_, body) = outcomes
+        .iter()
+        .find(|(name, _)| *name == "body a byte at a time")
+        .unwrap();
+    let text = String::from_utf8_lossy(body);
+    assert!(text.starts_with("HTTP/1.1 4"), "{text}");
     let mut conn = connect(&a).await;
     assert_eq!(exchange(&mut conn, &good()).await.status, 200);
     kms.server.shutdown().await;
