@@ -11,17 +11,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use strongroom_certs::pki::{CertificateAuthority, KeyType, ServerNames, Validity};
-use strongroom_certs::tls::{ClientAllowList, TlsVersions, mtls_client_config, mtls_server_config};
 use strongroom_crypto::blob::DomainKey;
 use strongroom_proto::hsm::v1 as pb;
 use tokio::sync::watch;
 
 use super::{ClusterClient, ClusterConfig, NodeAddress};
-use crate::backend::{Backend, Hsm as _, Op, Reply};
-use crate::error::HsmError;
-use crate::host::{self, EngineSlot, HostOptions};
-use crate::software::SoftwareBackend;
+use crate::backend::{Hsm as _, Op, Reply};
+use crate::host::HostOptions;
+use crate::test_host::Pki;
 
 /// A blocking TCP proxy; see the module docs.
 struct Proxy {
@@ -113,54 +110,17 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
 async fn setup() -> Setup {
-    let validity = || Validity::days_from_now(2).unwrap();
-    let ca =
-        CertificateAuthority::new_root("test HSM CA", KeyType::EcP256, validity(), None).unwrap();
-    let server = ca
-        .issue_server("hsm", &ServerNames::default(), KeyType::EcP256, validity())
-        .unwrap();
-    let kms = ca.issue_client("kms", KeyType::EcP256, validity()).unwrap();
-    let allow = ClientAllowList::new();
-    allow.allow(&kms.certificate);
-    let server_config = Arc::new(
-        mtls_server_config(
-            vec![server.certificate.clone(), ca.certificate().clone()],
-            &server.private_key,
-            std::slice::from_ref(ca.certificate()),
-            allow,
-            TlsVersions::Tls12Only,
-        )
-        .unwrap(),
-    );
+    let pki = Pki::new();
     let domain = DomainKey::generate().unwrap();
     let (stop_sender, stop) = watch::channel(false);
     let mut proxies = Vec::new();
     for _ in 0..2 {
-        let copy = DomainKey::from_secret(domain.expose_secret().clone()).unwrap();
-        let engine: Arc<dyn Backend> =
-            Arc::new(SoftwareBackend::new(copy, pb::StatusReply::default()).unwrap());
-        let slot = EngineSlot::unavailable(HsmError::internal("starting"));
-        slot.set(Ok(engine));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let address = listener.local_addr().unwrap().to_string();
-        tokio::spawn(host::serve(
-            listener,
-            Arc::clone(&server_config),
-            Arc::new(slot),
-            HostOptions::default(),
-            stop.clone(),
-        ));
+        let address = pki
+            .serve(&domain, HostOptions::default(), stop.clone())
+            .await;
         proxies.push(Proxy::start(address));
     }
-    let tls = Arc::new(
-        mtls_client_config(
-            vec![kms.certificate.clone()],
-            &kms.private_key,
-            std::slice::from_ref(ca.certificate()),
-            TlsVersions::Tls12Only,
-        )
-        .unwrap(),
-    );
+    let tls = Arc::clone(&pki.client);
     let nodes = proxies
         .iter()
         .map(|p| NodeAddress::new(p.address.clone()).unwrap())

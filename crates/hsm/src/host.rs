@@ -2,17 +2,19 @@
 //! the HSM link, many requests in flight per connection.
 //!
 //! Per connection: a reader task decodes frames and spawns one task per request (at
-//! most [`MAX_IN_FLIGHT_PER_CONNECTION`] at once); a writer task sends the answers in
-//! the order they complete, coalescing whatever is ready into one TLS write. A request
-//! that fails — undecodable, unknown operation, wrong blob — gets an error frame and the
-//! connection carries on; only an oversized frame (whose body the node refuses to
-//! read) or a broken stream ends the connection.
+//! most [`MAX_IN_FLIGHT_PER_CONNECTION`] at once, counting answers not yet written, so a
+//! peer that does not read its answers stops being read); a writer task sends the
+//! answers in the order they complete, coalescing whatever is ready into one TLS write.
+//! A request that fails — undecodable, unknown operation, wrong blob — gets an error
+//! frame and the connection carries on; only an oversized frame (whose body the node
+//! refuses to read), a broken stream or a stalled write ends the connection.
 //!
 //! Limits: at most [`MAX_CONNECTIONS`] connections, [`MAX_CONNECTIONS_PER_SOURCE`] from
 //! one address, the TLS handshake within [`HANDSHAKE_TIMEOUT`], and a frame, once its
-//! first byte arrived, within [`FRAME_TIMEOUT`]. Waiting for the next frame has no limit:
-//! the peers are listed KMS nodes whose pools keep connections open between requests
-//! (TCP keep-alive finds dead ones).
+//! first byte arrived, within [`FRAME_TIMEOUT`], and each write of answers within
+//! [`HostOptions::write_timeout`] (else the connection is closed). Waiting for the next
+//! frame has no limit: the peers are listed KMS nodes whose pools keep connections open
+//! between requests (TCP keep-alive finds dead ones).
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -23,7 +25,7 @@ use strongroom_proto::hsm::v1::{self as pb, error::Code};
 use strongroom_proto::hsm::{self as frames, FrameError, Request, Response};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
@@ -45,6 +47,14 @@ pub const MAX_CONNECTIONS_PER_SOURCE: usize = 128;
 /// Time the rest of a frame (length prefix and body) may take once its first byte
 /// arrived: a peer cannot hold a frame's buffer by sending it a byte at a time.
 pub const FRAME_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time one write of answers (at most a few hundred KiB) may take on the host
+/// port, and one answer on the officer port: a peer that sends requests and never reads
+/// the answers is cut off instead of holding the connection.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One encoded answer and, for a request's answer, its place among the connection's
+/// [`MAX_IN_FLIGHT_PER_CONNECTION`], freed once the answer is written.
+type Answer = (Vec<u8>, Option<OwnedSemaphorePermit>);
 
 /// Where the host service finds the engine: ready, or the reason it is not.
 #[derive(Debug)]
@@ -89,6 +99,8 @@ pub struct HostOptions {
     pub keep_alive: Option<Duration>,
     /// Largest request frame accepted.
     pub max_frame_len: usize,
+    /// Time one write of answers may take before the connection is closed.
+    pub write_timeout: Duration,
 }
 
 impl Default for HostOptions {
@@ -96,6 +108,7 @@ impl Default for HostOptions {
         Self {
             keep_alive: Some(Duration::from_secs(60)),
             max_frame_len: frames::DEFAULT_MAX_FRAME_LEN,
+            write_timeout: WRITE_TIMEOUT,
         }
     }
 }
@@ -237,14 +250,28 @@ async fn connection(
         }
     };
     let (reader, writer) = tokio::io::split(tls);
-    let (tx, rx) = mpsc::unbounded_channel::<Vec<u8>>();
+    // Unbounded only in type: every answer but the last one before a close carries a
+    // permit of the reader's semaphore.
+    let (tx, rx) = mpsc::unbounded_channel::<Answer>();
     let pending = Arc::new(AtomicUsize::new(0));
-    let writer_task = tokio::spawn(write_loop(writer, rx, Arc::clone(&pending)));
+    let mut writer_task = tokio::spawn(write_loop(
+        writer,
+        rx,
+        Arc::clone(&pending),
+        options.write_timeout,
+    ));
     tokio::select! {
         result = read_loop(reader, tx, engine, options.max_frame_len, pending) => {
             if let Err(e) = result {
                 tracing::debug!(%peer, error = %e, "host connection read ended");
             }
+        }
+        written = &mut writer_task => {
+            // The peer stopped reading (or the stream broke): drop the connection.
+            if let Ok(Err(e)) = written {
+                tracing::info!(%peer, error = %e, "host port: answers could not be written; connection closed");
+            }
+            return Ok(());
         }
         () = closed.wait() => {
             writer_task.abort();
@@ -259,7 +286,7 @@ async fn connection(
 
 async fn read_loop(
     mut reader: ReadHalf<TlsStream<TcpStream>>,
-    tx: mpsc::UnboundedSender<Vec<u8>>,
+    tx: mpsc::UnboundedSender<Answer>,
     engine: Arc<EngineSlot>,
     max_frame_len: usize,
     pending: Arc<AtomicUsize>,
@@ -292,6 +319,7 @@ async fn read_loop(
                 send(
                     &tx,
                     &pb::Error::reply(0, Code::FrameTooLarge, e.to_string()),
+                    None,
                 );
                 return Ok(());
             }
@@ -311,8 +339,7 @@ async fn read_loop(
         tokio::spawn(async move {
             let response = handle(&body, &engine);
             pending.fetch_sub(1, Ordering::Relaxed);
-            send(&tx, &response);
-            drop(permit);
+            send(&tx, &response, Some(permit));
         });
     }
 }
@@ -366,12 +393,17 @@ fn status_refusal(id: u64, reason: &HsmError) -> Response {
     }
 }
 
-fn send(tx: &mpsc::UnboundedSender<Vec<u8>>, response: &Response) {
+/// Queues `response` for the writer, with the permit it holds until written.
+fn send(
+    tx: &mpsc::UnboundedSender<Answer>,
+    response: &Response,
+    permit: Option<OwnedSemaphorePermit>,
+) {
     let mut out = Vec::new();
     match frames::encode_frame(response, usize::MAX >> 1, &mut out) {
         Ok(()) => {
             // A closed writer means the connection is gone; nothing to tell.
-            let _ = tx.send(out);
+            let _ = tx.send((out, permit));
         }
         Err(e) => {
             let mut out = Vec::new();
@@ -382,7 +414,7 @@ fn send(tx: &mpsc::UnboundedSender<Vec<u8>>, response: &Response) {
             )
             .is_ok()
             {
-                let _ = tx.send(out);
+                let _ = tx.send((out, permit));
             }
         }
     }
@@ -390,13 +422,16 @@ fn send(tx: &mpsc::UnboundedSender<Vec<u8>>, response: &Response) {
 
 async fn write_loop(
     mut writer: WriteHalf<TlsStream<TcpStream>>,
-    mut rx: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut rx: mpsc::UnboundedReceiver<Answer>,
     pending: Arc<AtomicUsize>,
+    write_timeout: Duration,
 ) -> std::io::Result<()> {
     let mut batch = Vec::with_capacity(64 * 1024);
-    while let Some(first) = rx.recv().await {
+    let mut held = Vec::new();
+    while let Some((first, permit)) = rx.recv().await {
         batch.clear();
         batch.extend_from_slice(&first);
+        held.extend(permit);
         // Other requests of this connection are being computed: let them finish and
         // queue their answers, so one TLS write carries many (one write per answer
         // costs more than the AES it carries).
@@ -405,12 +440,39 @@ async fn write_loop(
         }
         while batch.len() < 256 * 1024 {
             match rx.try_recv() {
-                Ok(more) => batch.extend_from_slice(&more),
+                Ok((more, permit)) => {
+                    batch.extend_from_slice(&more);
+                    held.extend(permit);
+                }
                 Err(_) => break,
             }
         }
-        writer.write_all(&batch).await?;
-        writer.flush().await?;
+        let write = async {
+            writer.write_all(&batch).await?;
+            writer.flush().await
+        };
+        tokio::time::timeout(write_timeout, write)
+            .await
+            .map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "the peer did not take {} bytes of answers within {write_timeout:?}",
+                        batch.len()
+                    ),
+                )
+            })??;
+        // Written: the reader may take as many more requests.
+        held.clear();
     }
     writer.shutdown().await
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::indexing_slicing,
+    reason = "tests: an unexpected error should fail the test loudly"
+)]
+#[path = "host_tests.rs"]
+mod write_stall_tests;

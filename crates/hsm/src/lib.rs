@@ -35,6 +35,12 @@ pub mod pkcs11;
 pub mod software;
 pub mod sources;
 pub mod state;
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    reason = "tests: an unexpected error should fail the test loudly"
+)]
+mod test_host;
 
 pub use backend::{Backend, Hsm, LocalHsm, Op, Reply};
 pub use error::{HsmError, Result};

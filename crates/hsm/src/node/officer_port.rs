@@ -150,7 +150,14 @@ pub(super) async fn officer_connection(
                 "officer request refused"
             );
         }
-        officer::write_frame(&mut tls, &response).await?;
+        // An officer (or a stranger) who sends requests and never reads the answers
+        // does not hold the connection once its buffers are full.
+        let write = officer::write_frame(&mut tls, &response);
+        let Ok(written) = tokio::time::timeout(host::WRITE_TIMEOUT, write).await else {
+            tracing::info!("officer connection did not read its answer in time; closed");
+            return Ok(());
+        };
+        written?;
         if failures >= MAX_LOGIN_FAILURES {
             return Ok(());
         }
