@@ -15,6 +15,7 @@ mod client_key_store;
 mod instance_wire;
 mod lifecycle;
 mod maintenance;
+mod malformed;
 mod races;
 mod sdk;
 mod sdk_access;
