@@ -60,8 +60,9 @@ impl Drop for SourceSlot {
     }
 }
 
-/// What a source address counts as.
-fn source_key(source: IpAddr) -> IpAddr {
+/// What a source address counts as: itself, an IPv4-mapped IPv6 address as IPv4, and
+/// another IPv6 address as its /64.
+pub fn source_key(source: IpAddr) -> IpAddr {
     match source {
         IpAddr::V4(v4) => IpAddr::V4(v4),
         IpAddr::V6(v6) => match v6.to_ipv4_mapped() {

@@ -5,8 +5,8 @@
 //! [`handler`], whose operations ([`ops`], [`secret`]) run in the instance's HSM cluster.
 //!
 //! The hot path reads no store: client keys, instances and keys come from short-lived
-//! caches ([`cache`], [`records`]), and the instance's performance quota is a token
-//! bucket in memory ([`throttle`]).
+//! caches ([`cache`], [`records`]), and the instance's performance quota and each source's
+//! budget of failed authentications are token buckets in memory ([`throttle`]).
 
 pub mod cache;
 pub mod endpoints;
@@ -37,4 +37,6 @@ pub struct Shared {
     pub version_keys: TtlCache<String, Option<String>>,
     /// The performance quotas.
     pub throttle: throttle::Throttle,
+    /// The failed-authentication budgets of source addresses.
+    pub auth_failures: throttle::AuthFailures,
 }

@@ -14,16 +14,18 @@ use http_body_util::{BodyExt as _, Full, Limited};
 use hyper::body::Incoming;
 use hyper::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use hyper::{Request, Response, StatusCode};
+use strongroom_hsm::sources::source_key;
 use strongroom_proto::instance::{
     self as wire, Body, InstanceError, MAX_BODY_LEN, MIGRATION_KEY_VERSION_ID_HEADER, ParsedRequest,
 };
 use strongroom_proto::signature::CONTENT_TYPE as PROTOBUF;
 use strongroom_store::{Instance, InstanceStatus, KeyState, Store};
 use time::OffsetDateTime;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use super::ops::{self, Chosen, Ctx, Done, PairRequest};
 use super::records::{self, Client, ResolvedKey};
+use super::throttle::AUTH_FAILURES_PER_SECOND;
 use crate::access::{self, Decision, Permission, Resource};
 use crate::app::{App, request_id};
 
@@ -152,10 +154,11 @@ async fn process<S: Store + Clone>(
     trail.caller = parsed.access_key_id().to_owned();
     let served = usable_instance(app, instance_id, source, now.unix_timestamp()).await?;
     let instance = &served.instance;
+    let client = authenticate(app, &parsed, source).await?;
+    // The quota is spent by authenticated requests only: a stranger's cannot spend it.
     if !app.instance_api.throttle.admit(&instance.id, instance.spec) {
         return Err(InstanceError::throttling());
     }
-    let client = authenticate(app, &parsed).await?;
     let body = wire::decode_body(parsed.api(), &body)?;
     trail.resource = named_resource(instance_id, &body);
     let ctx = Ctx {
@@ -217,11 +220,24 @@ async fn usable_instance<S: Store>(
     Ok(served)
 }
 
-/// §4.6 steps 5 and 8: the client key is known and signed the request.
+/// §4.6 steps 5 and 8: the client key is known and signed the request. A source whose
+/// budget of failed authentications is spent is refused (`Rejected.Throttling`) without
+/// a look at either; each failure spends one from the budget.
 async fn authenticate<S: Store>(
     app: &App<S>,
     parsed: &ParsedRequest,
+    source: IpAddr,
 ) -> Result<Arc<Client>, InstanceError> {
+    let failures = &app.instance_api.auth_failures;
+    let source = source_key(source);
+    if !failures.has_token(&source, AUTH_FAILURES_PER_SECOND) {
+        debug!(%source, "source over its failed-authentication budget");
+        return Err(InstanceError::throttling());
+    }
+    let failed = |e: InstanceError| {
+        failures.admit(&source, AUTH_FAILURES_PER_SECOND);
+        e
+    };
     let id = parsed.access_key_id();
     let client = records::client(app, id)
         .await
@@ -229,11 +245,11 @@ async fn authenticate<S: Store>(
             warn!(error = %e, "reading the client key failed");
             InstanceError::service_unavailable_temporary()
         })?
-        .ok_or_else(|| InstanceError::unauthorized(id))?;
+        .ok_or_else(|| failed(InstanceError::unauthorized(id)))?;
     client
         .public_key
         .verify(parsed.string_to_sign(), parsed.authorization())
-        .map_err(|_| InstanceError::signature_not_match())?;
+        .map_err(|_| failed(InstanceError::signature_not_match()))?;
     Ok(client)
 }
 

@@ -1,7 +1,8 @@
 //! Abuse of the listeners (`docs/kms-node.md`, "Limits"): slow and flooding clients are
 //! capped per source address and cut off by the handshake, header (every request, and
-//! idle keep-alive), body and write timeouts while other clients are served. Malformed
-//! requests are in `malformed.rs`.
+//! idle keep-alive), body and write timeouts while other clients are served; requests
+//! that fail authentication spend no instance's quota, and a source that keeps failing is
+//! refused unchecked. Malformed requests are in `malformed.rs`.
 //!
 //! The timeouts are shortened through `Config::limits`, so that nothing here sleeps for
 //! the production values.
@@ -13,7 +14,7 @@ use strongroom_server::Config;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::instance_wire::encrypt_body;
+use crate::instance_wire::{encrypt_body, set};
 use crate::support::{self, Hsms};
 use crate::support_instance::{
     self as wire, Access, connect, exchange, http_request, signed_headers,
@@ -375,6 +376,91 @@ async fn behind_a_trusted_proxy_each_client_is_capped_not_the_proxy() {
     )
     .await;
     assert_eq!(answer.status, 200);
+    kms.server.shutdown().await;
+    hsms.primary.shutdown().await;
+    hsms.member.shutdown().await;
+}
+
+/// Sends `requests` (`count` of them, pipelined on one connection from `source`) to the
+/// instance endpoint of `a`; each answer's status and error code (empty for 200).
+async fn pipelined(
+    source: [u8; 4],
+    a: &Access,
+    requests: Vec<u8>,
+    count: usize,
+) -> Vec<(u16, String)> {
+    let tls = wire::tls(tcp_from(source, a.port).await, &a.ca_pem)
+        .await
+        .unwrap();
+    let (mut reader, mut writer) = tokio::io::split(tls);
+    let sending = tokio::spawn(async move {
+        writer.write_all(&requests).await.unwrap();
+        writer.flush().await.unwrap();
+        writer
+    });
+    let mut answers = Vec::with_capacity(count);
+    for _ in 0..count {
+        let answer = wire::read_answer(&mut reader).await;
+        let code = if answer.status == 200 {
+            String::new()
+        } else {
+            answer.error_code()
+        };
+        answers.push((answer.status, code));
+    }
+    drop(sending.await.unwrap());
+    answers
+}
+
+/// Requests that fail authentication spend none of the instance's quota: after a flood
+/// of badly signed requests from one address, more than the instance's Spec, a client at
+/// another address is served a second's worth; and past its budget of failed
+/// authentications the flooding address is refused without a check, with the code the
+/// SDKs retry.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_authentications_spend_no_quota() {
+    const FORGED: usize = 500;
+    // The instance's Spec: a whole second's worth, at once.
+    const GOOD: usize = 200;
+    let dir = tempfile::tempdir().unwrap();
+    let hsms = Hsms::start(&dir.path().join("hsm")).await;
+    let kms = support::kms(&dir.path().join("kms")).await;
+    let c = support::client(&kms.server, &kms.access_key_id, &kms.access_key_secret);
+    let a = wire::access(&c, &hsms, &[("Spec", "200")], "127.0.0.0/8").await;
+    let body = encrypt_body(&a.aes);
+
+    // Both floods are signed first, so that the second follows the first at once.
+    let good: Vec<u8> = (0..GOOD)
+        .flat_map(|_| http_request(&signed_headers(&a, "Encrypt", &body), &body))
+        .collect();
+    let mut forged = Vec::new();
+    for _ in 0..FORGED {
+        let mut h = signed_headers(&a, "Encrypt", &body);
+        set(&mut h, "authorization", "Bearer AAAA");
+        forged.extend(http_request(&h, &body));
+    }
+    let answers = pipelined(SLOW, &a, forged, FORGED).await;
+    let count = |status: u16, code: &str| {
+        answers
+            .iter()
+            .filter(|(s, c)| *s == status && c == code)
+            .count()
+    };
+    let (checked, unchecked) = (
+        count(401, "SignatureNotMatch"),
+        count(429, "Rejected.Throttling"),
+    );
+    assert_eq!(checked + unchecked, FORGED, "{answers:?}");
+    // The budget's burst is checked, then about its rate for as long as the flood lasts.
+    assert!(
+        checked >= 50 && unchecked > 0,
+        "{checked} checked, {unchecked} refused unchecked"
+    );
+
+    let answers = pipelined(OTHER, &a, good, GOOD).await;
+    let served = answers.iter().filter(|(status, _)| *status == 200).count();
+    assert_eq!(served, GOOD, "{answers:?}");
+
     kms.server.shutdown().await;
     hsms.primary.shutdown().await;
     hsms.member.shutdown().await;
