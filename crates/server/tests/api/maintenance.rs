@@ -37,26 +37,8 @@ async fn two_nodes_destroy_rotate_and_expire_each_key_and_secret_once() {
     let dir = tempfile::tempdir().unwrap();
     let hsms = Hsms::start(&dir.path().join("hsm")).await;
     let url = support::fresh_database().await;
-    let key_file = dir.path().join("a").join("node.key");
-    let init = strongroom_server::init(&support::config(&dir.path().join("a"), Some(&url), None))
-        .await
-        .unwrap();
-    let a = strongroom_server::start(support::config(
-        &dir.path().join("a"),
-        Some(&url),
-        Some(&key_file),
-    ))
-    .await
-    .unwrap();
-    let b = strongroom_server::start(support::config(
-        &dir.path().join("b"),
-        Some(&url),
-        Some(&key_file),
-    ))
-    .await
-    .unwrap();
-    let secret = init.access_key_secret.to_string();
-    let c = support::client(&a, &init.access_key_id, &secret);
+    let (a, b) = support::two_kms_on(dir.path(), &url).await;
+    let c = support::client(&a.server, &a.access_key_id, &a.access_key_secret);
     let store = PostgresStore::connect(&url).await.unwrap();
 
     // An instance enabled with the two HSM nodes.
@@ -256,8 +238,8 @@ async fn two_nodes_destroy_rotate_and_expire_each_key_and_secret_once() {
         "{encrypt:?}"
     );
 
-    a.shutdown().await;
-    b.shutdown().await;
+    a.server.shutdown().await;
+    b.server.shutdown().await;
     hsms.primary.shutdown().await;
     hsms.member.shutdown().await;
 }

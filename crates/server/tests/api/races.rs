@@ -75,16 +75,10 @@ async fn two_nodes_racing_lose_no_update() {
     let dir = tempfile::tempdir().unwrap();
     let hsms = Hsms::start(&dir.path().join("hsm")).await;
     let url = support::fresh_database().await;
-    let key_file = dir.path().join("a").join("node.key");
-    let init = strongroom_server::init(&support::config(&dir.path().join("a"), Some(&url), None))
-        .await
-        .unwrap();
-    let a = start(&dir.path().join("a"), &url, &key_file).await;
-    let b = start(&dir.path().join("b"), &url, &key_file).await;
-    let secret = init.access_key_secret.to_string();
+    let (a, b) = support::two_kms_on(dir.path(), &url).await;
     let nodes = [
-        support::client(&a, &init.access_key_id, &secret),
-        support::client(&b, &init.access_key_id, &secret),
+        support::client(&a.server, &a.access_key_id, &a.access_key_secret),
+        support::client(&b.server, &b.access_key_id, &b.access_key_secret),
     ];
     let c = &nodes[0];
     let instance =
@@ -282,8 +276,8 @@ async fn two_nodes_racing_lose_no_update() {
     let n: usize = current[0][1..].parse().unwrap();
     assert_eq!(read["SecretData"], format!("value {n}"));
 
-    a.shutdown().await;
-    b.shutdown().await;
+    a.server.shutdown().await;
+    b.server.shutdown().await;
     hsms.primary.shutdown().await;
     hsms.member.shutdown().await;
 }

@@ -31,13 +31,7 @@ async fn official_sdk_on_two_nodes_on_postgres() {
     let dir = tempfile::tempdir().unwrap();
     let hsms = Hsms::start(&dir.path().join("hsm")).await;
     let url = support::fresh_database().await;
-    let a = support::kms_on(&dir.path().join("a"), &url, None).await;
-    let b = support::kms_on(
-        &dir.path().join("b"),
-        &url,
-        Some(&dir.path().join("a/node.key")),
-    )
-    .await;
+    let (a, b) = support::two_kms_on(dir.path(), &url).await;
     run_and_check(&a, Some(&b.endpoint), &hsms).await;
     a.server.shutdown().await;
     b.server.shutdown().await;

@@ -221,6 +221,16 @@ pub async fn kms_on(data_dir: &Path, url: &str, node_key: Option<&Path>) -> Kms 
     }
 }
 
+/// Two nodes over one PostgreSQL database (`url`), in `dir/a` (made with `init`) and
+/// `dir/b` (started with `a`'s node key); both carry `a`'s credentials.
+pub async fn two_kms_on(dir: &Path, url: &str) -> (Kms, Kms) {
+    let a = kms_on(&dir.join("a"), url, None).await;
+    let mut b = kms_on(&dir.join("b"), url, Some(&dir.join("a").join("node.key"))).await;
+    b.access_key_id.clone_from(&a.access_key_id);
+    b.access_key_secret.clone_from(&a.access_key_secret);
+    (a, b)
+}
+
 /// A fresh database on the test server (`STRONGROOM_TEST_POSTGRES`); its URL.
 pub async fn fresh_database() -> String {
     let base = std::env::var("STRONGROOM_TEST_POSTGRES").unwrap_or_else(|_| {
