@@ -9,19 +9,7 @@ use std::process::Command;
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 
-use crate::support_kms::{HsmCluster, Kms};
-
-fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or_default().trim().to_owned()
-}
-
-fn line_value(text: &str, label: &str) -> String {
-    text.lines()
-        .find_map(|line| line.strip_prefix(label))
-        .unwrap_or_else(|| panic!("no {label} in {text}"))
-        .trim()
-        .to_owned()
-}
+use crate::support_kms::{HsmCluster, Kms, first_line, line_value};
 
 fn random_bytes(n: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; n];

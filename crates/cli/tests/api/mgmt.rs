@@ -8,7 +8,7 @@ use std::process::{Child, Output, Stdio};
 
 use tempfile::TempDir;
 
-use crate::support_kms::{free_port, strongroom};
+use crate::support_kms::{free_port, line_value, strongroom};
 
 /// One initialised KMS node serving HTTPS in a child process.
 struct Node {
@@ -148,14 +148,6 @@ fn ids(text: &str, prefix: &str) -> Vec<String> {
         .filter(|word| word.starts_with(prefix))
         .map(str::to_owned)
         .collect()
-}
-
-fn line_value(text: &str, label: &str) -> String {
-    text.lines()
-        .find_map(|line| line.strip_prefix(label))
-        .unwrap_or_else(|| panic!("no {label} in {text}"))
-        .trim()
-        .to_owned()
 }
 
 #[test]

@@ -10,19 +10,7 @@ use std::process::{Output, Stdio};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::support_kms::{HsmCluster, Kms, strongroom};
-
-fn first_line(text: &str) -> String {
-    text.lines().next().unwrap_or_default().trim().to_owned()
-}
-
-fn line_value(text: &str, label: &str) -> String {
-    text.lines()
-        .find_map(|line| line.strip_prefix(label))
-        .unwrap_or_else(|| panic!("no {label} in {text}"))
-        .trim()
-        .to_owned()
-}
+use crate::support_kms::{HsmCluster, Kms, first_line, line_value, strongroom};
 
 /// The words of the table row whose first column is `first`.
 fn row(table: &str, first: &str) -> Vec<String> {

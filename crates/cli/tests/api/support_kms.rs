@@ -541,3 +541,17 @@ impl Drop for Kms {
         self.stop();
     }
 }
+
+/// The first line of a command's output, trimmed.
+pub fn first_line(text: &str) -> String {
+    text.lines().next().unwrap_or_default().trim().to_owned()
+}
+
+/// What follows `label` on the output line that starts with it, trimmed.
+pub fn line_value(text: &str, label: &str) -> String {
+    text.lines()
+        .find_map(|line| line.strip_prefix(label))
+        .unwrap_or_else(|| panic!("no {label} in {text}"))
+        .trim()
+        .to_owned()
+}
