@@ -3,7 +3,7 @@
 //! ([`import`]).
 
 mod import;
-mod tags;
+pub(crate) mod tags;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -181,7 +181,7 @@ fn create(s: &Session, args: &CreateArgs) -> Result<(), Failure> {
     let tags = if args.tags.is_empty() {
         None
     } else {
-        Some(tags_json(&args.tags)?)
+        Some(super::key::tags::to_json(&args.tags)?)
     };
     let mut params: Vec<(&str, &str)> = vec![
         ("SecretName", &args.name),
@@ -234,19 +234,6 @@ fn put(s: &Session, args: &PutArgs) -> Result<(), Failure> {
         field(&answer, "VersionStages", &["VersionStages", "VersionStage"]);
     }
     Ok(())
-}
-
-/// `[{"TagKey": …, "TagValue": …}]` from `K=V` arguments.
-fn tags_json(tags: &[String]) -> Result<String, Failure> {
-    let mut out = Vec::with_capacity(tags.len());
-    for tag in tags {
-        let (key, value) = tag
-            .split_once('=')
-            .filter(|(key, _)| !key.is_empty())
-            .ok_or_else(|| format!("{tag:?} is not a tag: write KEY=VALUE"))?;
-        out.push(json!({"TagKey": key, "TagValue": value}));
-    }
-    Ok(Value::Array(out).to_string())
 }
 
 fn delete(s: &Session, name: &str, days: Option<u32>, force: bool) -> Result<(), Failure> {
@@ -314,17 +301,6 @@ mod tests {
 
     pub(super) fn parse(args: &[&str]) -> Result<SecretArgs, clap::Error> {
         Cli::try_parse_from(std::iter::once("secret").chain(args.iter().copied())).map(|c| c.args)
-    }
-
-    #[test]
-    fn tags_become_the_apis_json() {
-        let tags = tags_json(&["env=prod".to_owned(), "note=a=b".to_owned()]).unwrap();
-        assert_eq!(
-            tags,
-            r#"[{"TagKey":"env","TagValue":"prod"},{"TagKey":"note","TagValue":"a=b"}]"#
-        );
-        assert!(tags_json(&["novalue".to_owned()]).is_err());
-        assert!(tags_json(&["=v".to_owned()]).is_err());
     }
 
     #[test]
