@@ -150,17 +150,7 @@ pub(crate) fn seeds() -> Vec<Vec<u8>> {
     for method in ["GET", "POST"] {
         let signature = openapi::sign_v1(method, &params, SECRET);
         params.push(("Signature".to_owned(), signature));
-        let encoded = params
-            .iter()
-            .map(|(n, v)| {
-                format!(
-                    "{}={}",
-                    openapi::percent_encode(n),
-                    openapi::percent_encode(v)
-                )
-            })
-            .collect::<Vec<_>>()
-            .join("&");
+        let encoded = openapi::form_encode(params.iter().map(|(n, v)| (n.as_str(), v.as_str())));
         params.pop();
         if method == "GET" {
             seeds.push(wire::encode(

@@ -405,6 +405,16 @@ pub fn percent_encode(text: &str) -> String {
     out
 }
 
+/// `name=value&…` in the given order, each side [`percent_encode`]d: the form body and
+/// query string the SDKs send.
+pub fn form_encode<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> String {
+    let encoded: Vec<String> = pairs
+        .into_iter()
+        .map(|(n, v)| format!("{}={}", percent_encode(n), percent_encode(v)))
+        .collect();
+    encoded.join("&")
+}
+
 fn acs3_canonical_request(
     method: &str,
     path: &str,

@@ -241,7 +241,7 @@ impl ManagementClient {
             .header("user-agent", USER_AGENT);
         let (builder, body) = match self.scheme {
             SignatureScheme::Acs3 => {
-                let body = form(params.iter().map(|(n, v)| (*n, *v)));
+                let body = openapi::form_encode(params.iter().map(|(n, v)| (*n, *v)));
                 let hash = openapi::content_sha256(body.as_bytes());
                 let signed: [(&str, &str); 7] = [
                     ("host", self.endpoint.as_str()),
@@ -280,7 +280,7 @@ impl ManagementClient {
                 }
                 let signature = openapi::sign_v1("POST", &all, secret);
                 all.push(("Signature".to_owned(), signature));
-                let body = form(all.iter().map(|(n, v)| (n.as_str(), v.as_str())));
+                let body = openapi::form_encode(all.iter().map(|(n, v)| (n.as_str(), v.as_str())));
                 (builder, body)
             }
         };
@@ -388,20 +388,6 @@ fn split_endpoint(endpoint: &str) -> Result<(String, u16), ClientError> {
     }
     // An IPv6 host is kept unbracketed: that is what connecting and the server name need.
     Ok((host.to_owned(), port))
-}
-
-/// Form encoding with the RFC 3986 set (what the SDKs send).
-fn form<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> String {
-    let encoded: Vec<String> = pairs
-        .map(|(n, v)| {
-            format!(
-                "{}={}",
-                openapi::percent_encode(n),
-                openapi::percent_encode(v)
-            )
-        })
-        .collect();
-    encoded.join("&")
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ`.

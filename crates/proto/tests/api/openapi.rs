@@ -232,17 +232,7 @@ fn v1_round_trip_and_tamper() {
     .collect();
     let signature = openapi::sign_v1("GET", &params, SECRET.as_bytes());
     params.push(("Signature".to_owned(), signature));
-    let query: Vec<String> = params
-        .iter()
-        .map(|(n, v)| {
-            format!(
-                "{}={}",
-                openapi::percent_encode(n),
-                openapi::percent_encode(v)
-            )
-        })
-        .collect();
-    let query = query.join("&");
+    let query = openapi::form_encode(params.iter().map(|(n, v)| (n.as_str(), v.as_str())));
     let view = |q: &str| {
         openapi::parse(&RequestView {
             method: "GET",
